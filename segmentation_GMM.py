@@ -1,0 +1,560 @@
+"""Lab 10 - Clustering with GMM: segment an image with a Gaussian mixture fitted by EM.
+
+The lab's steps, in order:
+
+1. ``load``    read the image and Z-score each channel over the pixels.
+2. ``kmeans``  seed the means, covariances and mixing coefficients with k-means.
+3. ``GMM``     run EM: ``inference`` is the E-step (responsibilities ``gamma`` and
+               the log-likelihood), ``update`` the M-step (``mus``, ``covs``,
+               ``priors``), ``fit`` alternates them until the log-likelihood
+               stops improving.
+4. ``main``    label every pixel with its most likely component and draw one
+               mask per component (``utils.visualize``).
+
+One idea makes it fast without changing the model: an 8-bit photo of N pixels
+has far fewer distinct colours U. Every pixel of one colour gets the same
+responsibilities, so EM on the U distinct colours, each weighted by its pixel
+count, computes exactly the sums EM on all N pixels computes (see
+``distinct_colours`` and the ``weights`` argument of the EM functions).
+
+Run ``python segmentation_GMM.py --help`` for the command line.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+from PIL import Image
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.cluster import KMeans
+from tqdm import tqdm
+
+import utils
+
+# Added to every covariance's diagonal after each M-step, as scikit-learn's
+# reg_covar does. In Z-scored units it is a standard deviation of 1e-3 of the
+# channel's spread: far below the noise of a photo, yet it keeps a component
+# that collapses onto one colour (or onto fewer points than dimensions) from
+# becoming singular.
+REG_COVAR = 1e-6
+
+# EM stops when the mean log-likelihood per pixel changes by less than this
+# (nats). Per pixel, so the rule means the same on a thumbnail and on 12 MP.
+TOL = 1e-4
+
+DEFAULT_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "images", "chelsea.png")
+MAX_COMPONENTS = 256  # labels are written as 8-bit PNG
+
+
+# --------------------------------------------------------------------------
+# Step 1: load the image and Z-score its pixels per channel
+# --------------------------------------------------------------------------
+
+def channel_stats(pixels, weights=None):
+    """Mean and standard deviation of each channel.
+
+    Parameters
+    ----------
+    pixels : ndarray of shape (n_samples, c)
+    weights : ndarray of shape (n_samples,), optional
+        How many pixels each row stands for; ``None`` means one each.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (c,)
+        A channel with no spread gets ``std = 1``, so Z-scoring maps it to
+        zero instead of dividing by zero.
+    """
+    mean = np.average(pixels, axis=0, weights=weights)
+    std = np.sqrt(np.average((pixels - mean) ** 2, axis=0, weights=weights))
+    std[std == 0] = 1.0
+    return mean, std
+
+
+def load(image_path):
+    """Read an image and Z-score its pixels per channel.
+
+    Parameters
+    ----------
+    image_path : str
+
+    Returns
+    -------
+    h, w, c : int
+        Height, width and number of channels (1 for greyscale, else 3).
+    image_norm : ndarray of shape (h * w, c)
+        The pixels, each channel shifted to mean 0 and scaled to std 1.
+    """
+    image = utils.load_image(image_path)
+    h, w, c = image.shape
+    pixels = image.reshape(-1, c).astype(np.float64)
+    mean, std = channel_stats(pixels)
+    return h, w, c, (pixels - mean) / std
+
+
+def distinct_colours(image):
+    """The distinct colours of an image, how often each occurs, and where.
+
+    Integer images are keyed by packing each pixel's channels into one integer
+    and counting with ``bincount``: O(N), no sort. Others fall back to
+    ``np.unique`` over rows.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+
+    Returns
+    -------
+    colours : ndarray of shape (n_colours, c)
+        Each distinct colour once, in the image's units.
+    counts : ndarray of shape (n_colours,)
+        Number of pixels of each colour.
+    inverse : ndarray of shape (h * w,)
+        Index into ``colours`` of each pixel: ``colours[inverse]`` is the image.
+    """
+    c = image.shape[2]
+    pixels = image.reshape(-1, c)
+    if not np.issubdtype(pixels.dtype, np.integer):
+        colours, inverse, counts = np.unique(pixels, axis=0, return_inverse=True,
+                                             return_counts=True)
+        return colours, counts, inverse.ravel()
+    lo = pixels.min(axis=0).astype(np.int64)
+    dims = pixels.max(axis=0).astype(np.int64) - lo + 1
+    size = int(np.prod(dims.astype(object)))
+    key_type = np.int32 if size < 2**31 else np.int64
+    key = np.zeros(len(pixels), dtype=key_type)
+    for ch in range(c):
+        key *= key_type(dims[ch])
+        key += (pixels[:, ch] - lo[ch]).astype(key_type)
+    if size <= 2**25:
+        counts_all = np.bincount(key, minlength=size)
+        keys = np.flatnonzero(counts_all)
+        counts = counts_all[keys]
+        lookup = np.empty(size, dtype=np.int32)
+        lookup[keys] = np.arange(len(keys), dtype=np.int32)
+        inverse = lookup[key]
+    else:
+        keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    colours = np.stack(np.unravel_index(keys, tuple(dims)), axis=1) + lo
+    return colours, counts, inverse
+
+
+# --------------------------------------------------------------------------
+# Step 2: initialise the mixture with k-means
+# --------------------------------------------------------------------------
+
+def estimate_parameters(datas, gamma, weights=None, reg_covar=REG_COVAR):
+    """The closed-form M-step: parameters that maximise the expected log-likelihood.
+
+    With ``r_nk = weights_n * gamma_nk`` and ``soft_counts_k = sum_n r_nk``::
+
+        mus_k    = sum_n r_nk x_n / soft_counts_k
+        covs_k   = sum_n r_nk (x_n - mus_k)(x_n - mus_k)^T / soft_counts_k + reg I
+        priors_k = soft_counts_k / sum_k soft_counts_k
+
+    Parameters
+    ----------
+    datas : ndarray of shape (n_samples, c)
+    gamma : ndarray of shape (n_samples, K)
+        Responsibilities (a one-hot matrix gives the k-means estimates).
+    weights : ndarray of shape (n_samples,), optional
+        Pixel count of each row; ``None`` means one each.
+    reg_covar : float, default=REG_COVAR
+        Added to each covariance's diagonal.
+
+    Returns
+    -------
+    mus : ndarray of shape (K, c)
+    covs : ndarray of shape (K, c, c)
+    priors : ndarray of shape (K,)
+    """
+    r = gamma if weights is None else gamma * weights[:, None]
+    # The tiny floor keeps an emptied component at finite values (as
+    # scikit-learn does); its prior is then ~0 and it drops out of the sums.
+    soft_counts = r.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    mus = (r.T @ datas) / soft_counts[:, None]
+    ncomp, c = mus.shape
+    covs = np.empty((ncomp, c, c))
+    for k in range(ncomp):
+        diff = datas - mus[k]
+        covs[k] = (r[:, k, None] * diff).T @ diff / soft_counts[k]
+        covs[k].flat[:: c + 1] += reg_covar
+    priors = soft_counts / soft_counts.sum()
+    return mus, covs, priors
+
+
+def kmeans(n_cluster, image_pixl, weights=None, seed=0):
+    """Seed the mixture from a k-means clustering.
+
+    Parameters
+    ----------
+    n_cluster : int
+        Number of clusters K; at most the number of distinct rows.
+    image_pixl : ndarray of shape (n_samples, c)
+        Z-scored pixels (or distinct colours).
+    weights : ndarray of shape (n_samples,), optional
+        Pixel count of each row, passed to k-means as ``sample_weight``.
+    seed : int, default=0
+        Seeds k-means++ so the result is reproducible.
+
+    Returns
+    -------
+    initial_mus : ndarray of shape (K, c)
+        The k-means centres.
+    initial_priors : ndarray of shape (K,)
+        Share of the pixels in each cluster.
+    initial_covs : ndarray of shape (K, c, c)
+        Covariance of each cluster's pixels (regularised).
+    """
+    labels = KMeans(n_clusters=n_cluster, random_state=seed).fit_predict(
+        image_pixl, sample_weight=weights)
+    hard_gamma = np.eye(n_cluster)[labels]
+    initial_mus, initial_covs, initial_priors = estimate_parameters(
+        image_pixl, hard_gamma, weights)
+    return initial_mus, initial_priors, initial_covs
+
+
+# --------------------------------------------------------------------------
+# Step 3: the mixture and its EM
+# --------------------------------------------------------------------------
+
+class GMM:
+    """A Gaussian mixture with full covariances, fitted by EM.
+
+    Parameters
+    ----------
+    ncomp : int
+        Number of components K.
+    initial_mus : ndarray of shape (K, c)
+    initial_covs : ndarray of shape (K, c, c)
+    initial_priors : ndarray of shape (K,)
+    reg_covar : float, default=REG_COVAR
+        Added to each covariance's diagonal in the M-step.
+
+    Attributes
+    ----------
+    mus, covs, priors : the current parameters.
+    log_likelihood_history : list of float
+        Mean log-likelihood per pixel of the initial parameters and after each
+        M-step of the last ``fit``.
+    converged : bool
+        Whether the last ``fit`` stopped on ``tol`` rather than on ``iteration``.
+    """
+
+    def __init__(self, ncomp, initial_mus, initial_covs, initial_priors,
+                 reg_covar=REG_COVAR):
+        self.ncomp = ncomp
+        self.mus = np.asarray(initial_mus, dtype=np.float64)
+        self.covs = np.asarray(initial_covs, dtype=np.float64)
+        self.priors = np.asarray(initial_priors, dtype=np.float64)
+        self.reg_covar = reg_covar
+        self.log_likelihood_history = []
+        self.converged = False
+
+    def log_prob(self, datas):
+        """ln(priors_k) + ln N(x_n | mus_k, covs_k), shape (n_samples, K)."""
+        return np.stack(
+            [multivariate_normal.logpdf(datas, mean=self.mus[k], cov=self.covs[k])
+             for k in range(self.ncomp)], axis=-1).reshape(len(datas), self.ncomp) \
+            + np.log(self.priors)
+
+    def inference(self, datas, weights=None):
+        """E-step: responsibilities and log-likelihood, in log space.
+
+        Parameters
+        ----------
+        datas : ndarray of shape (n_samples, c)
+        weights : ndarray of shape (n_samples,), optional
+            Pixel count of each row; ``None`` means one each.
+
+        Returns
+        -------
+        gamma : ndarray of shape (n_samples, K)
+            gamma_nk = p(component k | x_n); each row sums to 1.
+        log_likelihood : float
+            The total sum_n weights_n ln p(x_n). Finite even where every
+            density underflows to 0 in probability space.
+        """
+        log_prob = self.log_prob(datas)
+        log_p_x = logsumexp(log_prob, axis=1)
+        gamma = np.exp(log_prob - log_p_x[:, None])
+        log_likelihood = log_p_x.sum() if weights is None else weights @ log_p_x
+        return gamma, float(log_likelihood)
+
+    def update(self, datas, gamma, weights=None):
+        """M-step: set ``mus``, ``covs`` and ``priors`` from the responsibilities.
+
+        Parameters
+        ----------
+        datas : ndarray of shape (n_samples, c)
+        gamma : ndarray of shape (n_samples, K)
+        weights : ndarray of shape (n_samples,), optional
+        """
+        self.mus, self.covs, self.priors = estimate_parameters(
+            datas, gamma, weights, self.reg_covar)
+
+    def fit(self, data, iteration, weights=None, tol=TOL, progress=True):
+        """Alternate E- and M-steps until the log-likelihood stops improving.
+
+        Parameters
+        ----------
+        data : ndarray of shape (n_samples, c)
+        iteration : int
+            At most this many M-steps.
+        weights : ndarray of shape (n_samples,), optional
+            Pixel count of each row; ``None`` means one each.
+        tol : float, default=TOL
+            Stop when the mean log-likelihood per pixel changes by less.
+        progress : bool, default=True
+            Show a tqdm bar with the log-likelihood.
+
+        Returns
+        -------
+        gamma : ndarray of shape (n_samples, K)
+            Responsibilities under the final parameters (the last E-step), so
+            the caller need not run another.
+        """
+        n_pixels = len(data) if weights is None else float(np.sum(weights))
+        gamma, log_likelihood = self.inference(data, weights)
+        history = [log_likelihood / n_pixels]
+        self.converged = False
+        bar = tqdm(range(iteration), desc=f"EM k={self.ncomp}", unit="it",
+                   disable=not progress, leave=False)
+        for _ in bar:
+            self.update(data, gamma, weights)
+            gamma, log_likelihood = self.inference(data, weights)
+            history.append(log_likelihood / n_pixels)
+            bar.set_postfix(ll=f"{history[-1]:.5f}")
+            if abs(history[-1] - history[-2]) < tol:
+                self.converged = True
+                break
+        bar.close()
+        self.log_likelihood_history = history
+        return gamma
+
+    def n_parameters(self):
+        """Free parameters: K means, K symmetric covariances, K - 1 priors."""
+        c = self.mus.shape[1]
+        return self.ncomp * (c + c * (c + 1) // 2) + self.ncomp - 1
+
+
+# --------------------------------------------------------------------------
+# Step 4: segment, save and show
+# --------------------------------------------------------------------------
+
+def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True):
+    """Fit a K-component mixture to an image's colours and label every pixel.
+
+    The fit runs on the distinct colours weighted by their pixel counts, which
+    is the same model as a fit on every pixel.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    ncomp : int
+    iteration, tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+
+    Returns
+    -------
+    result : dict
+        ``gmm`` (the fitted GMM), ``labels`` (h, w), ``mean`` and ``std`` (c,)
+        of the Z-score, ``n_colours`` and ``seconds``.
+    """
+    start = time.perf_counter()
+    colours, counts, inverse = distinct_colours(image)
+    mean, std = channel_stats(colours, counts)
+    colours_norm = (colours - mean) / std
+    if ncomp > len(colours):
+        warnings.warn(f"the image has only {len(colours)} distinct colour(s); "
+                      f"fitting {len(colours)} component(s) instead of {ncomp}",
+                      stacklevel=2)
+        ncomp = len(colours)
+    initial_mus, initial_priors, initial_covs = kmeans(ncomp, colours_norm, counts, seed)
+    gmm = GMM(ncomp, initial_mus, initial_covs, initial_priors)
+    gamma = gmm.fit(colours_norm, iteration, weights=counts, tol=tol, progress=progress)
+    labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(image.shape[:2])
+    return {"gmm": gmm, "labels": labels, "mean": mean, "std": std,
+            "n_colours": len(colours), "seconds": time.perf_counter() - start}
+
+
+def summary(result, image_path, k, seed):
+    """The JSON record of one fit (see README for the fields)."""
+    gmm, labels = result["gmm"], result["labels"]
+    n_pixels = labels.size
+    log_likelihood = gmm.log_likelihood_history[-1]
+    total = log_likelihood * n_pixels
+    p = gmm.n_parameters()
+    return {
+        "image": os.fspath(image_path),
+        "k": k,
+        "n_components": gmm.ncomp,
+        "log_likelihood": log_likelihood,
+        "log_likelihood_history": gmm.log_likelihood_history,
+        "iterations": len(gmm.log_likelihood_history) - 1,
+        "converged": gmm.converged,
+        "bic": -2 * total + p * np.log(n_pixels),
+        "aic": -2 * total + 2 * p,
+        "means": gmm.mus.tolist(),
+        "covariances": gmm.covs.tolist(),
+        "weights": gmm.priors.tolist(),
+        "means_rgb": (gmm.mus * result["std"] + result["mean"]).tolist(),
+        "seconds": result["seconds"],
+        "seed": seed,
+        "n_pixels": n_pixels,
+        "n_colours": result["n_colours"],
+    }
+
+
+def save(image, result, record, out, stem, show=False):
+    """Write the label map, the figure and the JSON record, each atomically."""
+    base = os.path.join(out, f"{stem}_k{record['k']}")
+    utils.write_atomic(base + "_labels.png",
+                       lambda tmp: Image.fromarray(result["labels"]).save(tmp, format="PNG"))
+    utils.visualize(image, result["labels"], np.asarray(record["means_rgb"]),
+                    record["log_likelihood_history"],
+                    title=(f"{stem}: GMM, k = {record['k']}, "
+                           f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
+                    path=base + "_segmentation.png", show=show)
+
+    def write_json(tmp):
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+
+    utils.write_atomic(base + ".json", write_json)
+
+
+def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
+         out="results", show=False, progress=True):
+    """Segment one image for one or several K and write the results.
+
+    Parameters
+    ----------
+    image_path : str
+    ncomp : int or sequence of int
+        Number(s) of components; each is fitted in turn.
+    iteration : int, default=100
+        At most this many EM steps per fit.
+    tol, seed : see ``GMM.fit`` and ``kmeans``.
+    out : str, default="results"
+        Folder for the files (created if missing).
+    show : bool, default=False
+        Also open each figure in a window.
+
+    Returns
+    -------
+    records : list of dict
+        One JSON record per K (see ``summary``).
+    """
+    image = utils.load_image(image_path)
+    prepare_out(out)
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    records = []
+    for k in np.atleast_1d(ncomp):
+        result = segment(image, int(k), iteration, tol, seed, progress)
+        record = summary(result, image_path, int(k), seed)
+        save(image, result, record, out, stem, show)
+        records.append(record)
+    return records
+
+
+def prepare_out(out):
+    """Create the output folder, or refuse one that is a file."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise utils.InputError(f"--out {out}: exists and is not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise utils.InputError(f"--out {out}: cannot create it ({exc.strerror})") from None
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line, not usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(name, upper=None):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not {text!r}")
+        if value < 1 or (upper is not None and value > upper):
+            bound = f"from 1 to {upper}" if upper else "at least 1"
+            raise argparse.ArgumentTypeError(f"{name} must be {bound}, not {value}")
+        return value
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tol must be a number, not {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"tol must be above 0, not {text}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = _Parser(
+        prog="segmentation_GMM.py",
+        description="Segment an image with a Gaussian mixture fitted by EM, "
+                    "initialised by k-means.")
+    parser.add_argument("--image", default=DEFAULT_IMAGE,
+                        help="image file (default: images/chelsea.png)")
+    parser.add_argument("--k", nargs="+", type=_positive_int("k", MAX_COMPONENTS),
+                        default=[4], metavar="K",
+                        help="number of components; several values fit each in turn "
+                             "(default: 4)")
+    parser.add_argument("--iters", type=_positive_int("iters"), default=100,
+                        help="at most this many EM iterations (default: 100)")
+    parser.add_argument("--tol", type=_positive_float, default=TOL,
+                        help=f"stop when the log-likelihood per pixel changes by less "
+                             f"(default: {TOL})")
+    parser.add_argument("--seed", type=int, default=0, help="k-means seed (default: 0)")
+    parser.add_argument("--out", default="results",
+                        help="folder for the outputs (default: results)")
+    parser.add_argument("--show", action="store_true", help="open each figure in a window")
+    return parser.parse_args(argv)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"warning: {message}\n"
+
+
+def cli(argv=None):
+    """Run the command line; return the exit code."""
+    args = parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        records = main(args.image, args.k, args.iters, args.tol, args.seed, args.out,
+                       args.show)
+    except utils.InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    for record in records:
+        stem = os.path.splitext(os.path.basename(record["image"]))[0]
+        files = os.path.join(args.out, f"{stem}_k{record['k']}_*")
+        print(f"k={record['k']}: {record['iterations']} EM iterations, "
+              f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
+              f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
