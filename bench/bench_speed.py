@@ -296,7 +296,26 @@ def machine():
                 for name in ("numpy", "scipy", "scikit-learn", "pillow", "matplotlib",
                              "tqdm", "scikit-image")}
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "os": platform.platform(), **versions}
+            "os": platform.platform(), **versions, "thread pools": thread_pools(),
+            "load average at start": load_average()}
+
+
+def load_average():
+    """The 1-minute load average: above the core count, other work competed."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def thread_pools():
+    """The BLAS and OpenMP pools and their threads, e.g. ``openblas 2``.
+
+    Tall, thin products such as (n, 3) @ (3, 3) are what EM on pixels runs, and
+    their speed depends strongly on these (set OPENBLAS_NUM_THREADS to compare).
+    """
+    import sklearn.cluster  # noqa: F401  (loads scikit-learn's OpenMP runtime)
+    from threadpoolctl import threadpool_info
+
+    return " + ".join(sorted({f"{pool['internal_api']} {pool['num_threads']}"
+                              for pool in threadpool_info()}))
 
 
 def fmt(value, spec):
@@ -358,11 +377,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    info = machine()
     paths = photos()
     runs = measure(plan(args.skip_sklearn_11mp), paths, args.repeat)
     print("timing one EM iteration ...", file=sys.stderr)
     em = em_iteration(args.em_repeat)
-    measured, info = ratios(runs, em), machine()
+    measured = ratios(runs, em)
+    info["load average at end"] = load_average()
     print(report(runs, em, measured, info, args.repeat))
     if args.json:
         record = {"runs": {f"{tool}_{name}": r for (tool, name), r in runs.items()},
