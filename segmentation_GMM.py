@@ -134,14 +134,15 @@ def distinct_colours(image):
     lo = np.array([pixels[:, ch].min() for ch in range(c)], dtype=np.int64)
     dims = np.array([pixels[:, ch].max() for ch in range(c)], dtype=np.int64) - lo + 1
     size = int(np.prod(dims.astype(object)))
-    key_type = np.int32 if size < 2**31 else np.int64
+    strides = np.cumprod(np.append(1, dims[:0:-1]))[::-1]
+    key_type = np.int32 if int((lo + dims - 1) @ strides) < 2**31 else np.int64
     # key = ravel_multi_index(pixels - lo, dims), built in place channel by
-    # channel: no (N, c) temporary of 64-bit integers.
+    # channel from the raw values (no (N, c) temporary), then shifted by lo.
     key = pixels[:, 0].astype(key_type)
     for ch in range(1, c):
         key *= key_type(dims[ch])
         key += pixels[:, ch]
-    key -= key_type(np.ravel_multi_index(tuple(lo), tuple(dims)))
+    key -= key_type(lo @ strides)
     if size <= 2**25:
         counts_all = np.bincount(key, minlength=size)
         keys = np.flatnonzero(counts_all)
