@@ -144,12 +144,14 @@ def distinct_colours(image):
         key += pixels[:, ch]
     key -= key_type(lo @ strides)
     if size <= 2**25:
-        counts_all = np.bincount(key, minlength=size)
-        keys = np.flatnonzero(counts_all)
-        counts = counts_all[keys]
-        lookup = np.empty(size, dtype=np.int32)
-        lookup[keys] = np.arange(len(keys), dtype=np.int32)
-        inverse = lookup[key]
+        table = np.bincount(key, minlength=size)
+        keys = np.flatnonzero(table)
+        counts = table[keys]
+        # The count table, no longer needed, becomes the key -> index lookup:
+        # one table of 2^24 entries at the peak instead of two.
+        table[keys] = np.arange(len(keys))
+        inverse = table[key]
+        del table
     else:
         keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     colours = np.stack(np.unravel_index(keys, tuple(dims)), axis=1) + lo
