@@ -137,11 +137,18 @@ def cli_command(photo, out):
 
 
 def cli_fit(photo, out, stdout):
-    """Log-likelihood per pixel and EM iterations from the JSON the CLI wrote."""
+    """Log-likelihood per pixel and EM iterations from the JSON the CLI wrote.
+
+    Iterations on the exact colours, plus those of the warm-up on the colour
+    histogram if the CLI reports one (e.g. ``"6 + 50 warm-up"``).
+    """
     stem = os.path.splitext(os.path.basename(photo))[0]
     with open(os.path.join(out, f"{stem}_k{K}.json")) as f:
         record = json.load(f)
-    return record["log_likelihood"], record["iterations"]
+    iterations = str(record["iterations"])
+    if record.get("warm_up_iterations"):
+        iterations += f" + {record['warm_up_iterations']} warm-up"
+    return record["log_likelihood"], iterations
 
 
 def sklearn_command(photo, out):
@@ -151,7 +158,7 @@ def sklearn_command(photo, out):
 
 def sklearn_fit(photo, out, stdout):
     record = json.loads(stdout.strip().splitlines()[-1])
-    return record["log_likelihood"], record["iterations"]
+    return record["log_likelihood"], str(record["iterations"])
 
 
 def floor_command(photo, out):
@@ -328,7 +335,7 @@ def runs_table(runs):
     for (tool, name), r in runs.items():
         lines.append(f"| {tool} | {name} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | "
                      f"{r['peak_mb']:.0f} | "
-                     f"{fmt(r['log_likelihood'], '.5f')} | {fmt(r['iterations'], 'd')} |")
+                     f"{fmt(r['log_likelihood'], '.5f')} | {fmt(r['iterations'], 's')} |")
     return lines
 
 
