@@ -12,8 +12,9 @@ What it does:
    ``motorcycle_left.png`` scikit-image ships: resized with Lanczos to 2000x1350
    ("3 MP") and 4000x2700 ("11 MP"), Gaussian noise of sigma 2 added (seeded),
    saved as JPEG quality 90. Nothing is downloaded.
-2. Runs, each as a fresh subprocess timed from start to exit (``--repeat`` times,
-   median wall time; peak memory is the child's max RSS from ``os.wait4``):
+2. Runs, each as a fresh subprocess timed from start to exit, ``--repeat``
+   rounds of every run (so a change in the machine's load hits all alike);
+   median wall and CPU time, and the child's peak RSS from ``os.wait4``:
 
    - ``cli``: ``segmentation_GMM.py --image P --k 4 --out TMP`` as a user runs
      it, figure included; its log-likelihood and iterations are read from the
@@ -35,6 +36,12 @@ What it does:
    checked to agree, so the two do the same work.
 4. Prints a Markdown table of the runs, the targets of issue 3 with pass/fail,
    and the machine. ``--json PATH`` also saves every figure.
+
+Every run inherits this environment. The BLAS thread count matters a lot for
+the (n, 3) @ (3, 3) products of EM on pixels, for both programs: compare with
+``OPENBLAS_NUM_THREADS=1 python bench/bench_speed.py``. The machine line shows
+the thread pools and the load average; a load above the core count means other
+work competed and the wall times are noisy (CPU times less so).
 """
 
 import argparse
