@@ -56,6 +56,8 @@ def load_image(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not an image")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty")
     try:
         with warnings.catch_warnings():
             # A file over Pillow's pixel limit is refused below; one just under
