@@ -26,6 +26,7 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
@@ -508,14 +509,20 @@ def key_colours(keys):
 
 
 class ColourMemo:
-    """Labels and log-likelihoods of 8-bit RGB colours under one mixture.
+    """The distinct colours of 8-bit RGB frames, and their E-step under one mixture.
 
-    Consecutive frames share most of their colours: in the benchmark's pan a
-    frame has about 40 000 distinct colours, of which about 2 000 were not in
-    any earlier frame. So each colour's E-step runs once, when the colour
-    first appears, and is looked up after that. The result is exactly the
-    E-step on every pixel. The tables have one entry per 24-bit colour (80 MB),
-    whatever the length of the clip.
+    Two things make a clip cheaper than its frames one by one:
+
+    * ``distinct`` finds a frame's distinct colours in O(N) through a table
+      with one slot per 24-bit colour that is kept from frame to frame, so no
+      per-frame ``bincount`` over 2**24 bins and no sort.
+    * Consecutive frames share most of their colours: in the benchmark's pan a
+      frame has about 35 000 distinct colours, of which about 2 000 are not in
+      the frame before. So ``lookup`` runs the E-step once per colour, when it
+      first appears, and reads it back after that. The labels are exactly the
+      E-step's on every pixel.
+
+    The tables take 144 MB, whatever the clip's length.
 
     Parameters
     ----------
@@ -527,62 +534,109 @@ class ColourMemo:
 
     def __init__(self, gmm, mean, std):
         self.gmm, self.mean, self.std = gmm, mean, std
-        self.log_p_x = np.full(2**24, np.nan, dtype=np.float32)
+        self.slot = np.zeros(2**24, dtype=np.int32)
+        self.log_p_x = np.full(2**24, np.nan, dtype=np.float32)  # NaN: not computed
         self.labels = np.zeros(2**24, dtype=np.uint8)
 
     def reset(self):
-        """Forget every colour (NaN marks a colour not yet computed)."""
+        """Forget every colour's E-step."""
         self.log_p_x.fill(np.nan)
 
-    def label(self, keys):
-        """Label pixels and measure how well the mixture explains them.
+    def distinct(self, keys):
+        """The distinct colours among packed pixels, as ``distinct_colours`` gives them.
 
         Parameters
         ----------
         keys : ndarray of shape (n_pixels,)
-            Packed colours (``colour_keys``).
+            Packed colours (``colour_keys``), fewer than 2**31 pixels.
 
         Returns
         -------
-        labels : ndarray of shape (n_pixels,), uint8
-            argmax_k gamma_nk.
-        log_likelihood : float
-            Mean ln p(x_n) per pixel.
+        colour_keys : ndarray of shape (n_colours,)
+            Each distinct packed colour once.
+        counts : ndarray of shape (n_colours,)
+        inverse : ndarray of shape (n_pixels,)
+            ``colour_keys[inverse]`` is ``keys``.
         """
-        log_p_x = self.log_p_x[keys]
+        index = np.arange(len(keys), dtype=np.int32)
+        # Every pixel writes its index into its colour's slot; one write per
+        # colour survives, and that pixel stands for the colour.
+        self.slot[keys] = index
+        first = self.slot[keys]
+        is_first = first == index
+        number = np.cumsum(is_first, dtype=np.int32) - 1
+        inverse = number[first]
+        return keys[is_first], np.bincount(inverse), inverse
+
+    def lookup(self, colour_keys):
+        """Labels and log-likelihoods of distinct colours, computing the new ones.
+
+        Parameters
+        ----------
+        colour_keys : ndarray of shape (n_colours,)
+            Distinct packed colours.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_colours,), uint8
+            argmax_k gamma_k of each colour.
+        log_p_x : ndarray of shape (n_colours,), float32
+            ln p(x) of each colour.
+        """
+        log_p_x = self.log_p_x[colour_keys]
         missing = np.isnan(log_p_x)
         if missing.any():
-            new = np.unique(keys[missing])
+            new = colour_keys[missing]
             log_prob = self.gmm.log_prob((key_colours(new) - self.mean) / self.std)
-            self.log_p_x[new] = logsumexp(log_prob, axis=1)
+            log_p_x[missing] = self.log_p_x[new] = logsumexp(log_prob, axis=1)
             self.labels[new] = np.argmax(log_prob, axis=1)
-            log_p_x[missing] = self.log_p_x[keys[missing]]
-        return self.labels[keys], float(log_p_x.sum(dtype=np.float64)) / len(keys)
+        return self.labels[colour_keys], log_p_x
 
 
-def refit(gmm, frame, mean, std, iteration=REFIT_ITERATIONS, tol=TOL):
-    """Run EM on a frame's distinct colours, starting from ``gmm``'s parameters.
+def label_frame(memo, frame):
+    """Label a frame with the memo's mixture.
 
     Parameters
     ----------
-    gmm : GMM
-        Updated in place.
-    frame : ndarray of shape (h, w, 3)
-    mean, std : ndarray of shape (3,)
-        The Z-score the mixture's parameters are in.
-    iteration, tol : see ``GMM.fit``.
+    memo : ColourMemo
+    frame : ndarray of shape (h, w, 3), uint8
 
     Returns
     -------
     labels : ndarray of shape (h, w), uint8
     log_likelihood : float
-        Mean ln p(x_n) per pixel under the new parameters.
+        Mean ln p(x_n) per pixel.
+    colours : tuple
+        The frame's ``memo.distinct`` (keys, counts, inverse), for a refit.
     """
-    colours, counts, inverse = distinct_colours(frame)
-    gamma = gmm.fit((colours - mean) / std, iteration, weights=counts, tol=tol,
-                    progress=False)
-    labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(frame.shape[:2])
-    return labels, gmm.log_likelihood_history[-1]
+    keys, counts, inverse = memo.distinct(colour_keys(frame))
+    labels, log_p_x = memo.lookup(keys)
+    log_likelihood = float(counts @ log_p_x.astype(np.float64)) / len(inverse)
+    return labels[inverse].reshape(frame.shape[:2]), log_likelihood, (keys, counts, inverse)
+
+
+def refit(memo, frame, colours, iteration=REFIT_ITERATIONS, tol=TOL):
+    """Run EM on a frame's distinct colours, starting from the current parameters.
+
+    Parameters
+    ----------
+    memo : ColourMemo
+        Its mixture is updated in place and its E-steps forgotten.
+    frame : ndarray of shape (h, w, 3), uint8
+    colours : tuple
+        The frame's distinct colours, from ``label_frame``.
+    iteration, tol : see ``GMM.fit``.
+
+    Returns
+    -------
+    labels, log_likelihood : as ``label_frame``, under the new parameters.
+    """
+    keys, counts, _ = colours
+    colours_norm = (key_colours(keys) - memo.mean) / memo.std
+    memo.gmm.fit(colours_norm, iteration, weights=counts, tol=tol, progress=False)
+    memo.reset()
+    labels, log_likelihood, _ = label_frame(memo, frame)
+    return labels, log_likelihood
 
 
 def track(frames, ncomp, iteration=100, tol=TOL, seed=0, refit_drop=REFIT_DROP,
@@ -591,9 +645,9 @@ def track(frames, ncomp, iteration=100, tol=TOL, seed=0, refit_drop=REFIT_DROP,
 
     The first frame is fitted as an image is (``segment``). Its Z-score then
     stays fixed for the whole clip, so every frame's parameters are in the same
-    units and can be compared. Each further frame is labelled with the current
-    mixture and refitted only when it explains the frame worse than
-    ``refit_drop`` (see ``REFIT_DROP``).
+    units and can be compared. Each further frame is labelled by the E-step
+    under the current mixture, and refitted only when it explains the frame
+    worse than ``refit_drop`` (see ``REFIT_DROP``).
 
     Parameters
     ----------
@@ -624,14 +678,11 @@ def track(frames, ncomp, iteration=100, tol=TOL, seed=0, refit_drop=REFIT_DROP,
            "log_likelihood": reference, "refit": False, "first": first}
     memo = ColourMemo(gmm, mean, std)
     for frame in frames:
-        labels, log_likelihood = memo.label(colour_keys(frame))
+        labels, log_likelihood, colours = label_frame(memo, frame)
         refitted = reference - log_likelihood > refit_drop
         if refitted:
-            labels, log_likelihood = refit(gmm, frame, mean, std, refit_iterations, tol)
+            labels, log_likelihood = refit(memo, frame, colours, refit_iterations, tol)
             reference = log_likelihood
-            memo.reset()
-        else:
-            labels = labels.reshape(frame.shape[:2])
         yield {"labels": labels, "means_rgb": gmm.mus * std + mean,
                "log_likelihood": log_likelihood, "refit": refitted}
 
@@ -676,19 +727,31 @@ def segment_video(video_path, ncomp, iteration=100, tol=TOL, seed=0, out="result
     base = os.path.join(out, f"{stem}_k{ncomp}")
     prepare_out(out)
     first, log_likelihoods, refit_frames = None, [], []
+
+    def write(labels, palette):
+        video.write(labels, palette)
+        labels_out.write(labels)
+
+    # Writing frame n (painting it, piping it to the encoder) overlaps with
+    # labelling frame n + 1; numpy and the pipe release the GIL. One frame in
+    # flight keeps memory flat and brings a writer's error back at once.
     with utils.video_writer(f"{base}_segmented.{info['container']}", fps) as video, \
             utils.npy_frames_writer(base + "_labels.npy") as labels_out, \
+            ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(track(frames, ncomp, iteration, tol, seed), total=info["frames"],
-                 desc=f"video k={ncomp}", unit="frame", disable=not progress,
+                 desc=f"video k={ncomp}", unit="frame", disable=None if progress else True,
                  leave=False) as bar:
+        written = None
         for step in bar:
             first = step.get("first", first)
             palette = np.clip(np.rint(step["means_rgb"]), 0, 255).astype(np.uint8)
-            video.write(step["labels"], palette)
-            labels_out.write(step["labels"])
+            if written is not None:
+                written.result()
+            written = writer.submit(write, step["labels"], palette)
             log_likelihoods.append(step["log_likelihood"])
             if step["refit"]:
                 refit_frames.append(len(log_likelihoods) - 1)
+        written.result()
     seconds = time.perf_counter() - start
     record = summary(first, video_path, ncomp, seed)
     record = {"video": record.pop("image"), **record, "frames": len(log_likelihoods),

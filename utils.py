@@ -390,6 +390,8 @@ def _ffmpeg_frames(path):
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as exc:
+        if "does not contain any stream" in str(exc):
+            raise InputError(f"{path}: no video stream (no frames)") from None
         raise InputError(f"{path}: not a readable video ({_last_line(exc)})") from None
     fps = float(meta.get("fps") or 0) or DEFAULT_FPS
     frames = round(float(meta.get("duration") or 0) * fps) or None
