@@ -44,6 +44,11 @@ import utils
 # becoming singular.
 REG_COVAR = 1e-6
 
+# The warm-up histogram pools colours into cubes of this side, in Z-scored
+# units: about 4 levels of an 8-bit channel of typical spread, so that the
+# warm-up lands within a few exact EM steps of convergence.
+HISTOGRAM_STEP = 1 / 16
+
 # EM stops when the mean log-likelihood per pixel changes by less than this
 # (nats). Per pixel, so the rule means the same on a thumbnail and on 12 MP.
 TOL = 1e-4
@@ -125,25 +130,61 @@ def distinct_colours(image):
         colours, inverse, counts = np.unique(pixels, axis=0, return_inverse=True,
                                              return_counts=True)
         return colours, counts, inverse.ravel()
-    lo = pixels.min(axis=0).astype(np.int64)
-    dims = pixels.max(axis=0).astype(np.int64) - lo + 1
+    # Channel by channel: a reduction down a column of an (N, c) array is ten
+    # times slower than over a strided 1-D view.
+    lo = np.array([pixels[:, ch].min() for ch in range(c)], dtype=np.int64)
+    dims = np.array([pixels[:, ch].max() for ch in range(c)], dtype=np.int64) - lo + 1
     size = int(np.prod(dims.astype(object)))
-    key_type = np.int32 if size < 2**31 else np.int64
-    key = np.zeros(len(pixels), dtype=key_type)
-    for ch in range(c):
+    strides = np.cumprod(np.append(1, dims[:0:-1]))[::-1]
+    key_type = np.int32 if int((lo + dims - 1) @ strides) < 2**31 else np.int64
+    # key = ravel_multi_index(pixels - lo, dims), built in place channel by
+    # channel from the raw values (no (N, c) temporary), then shifted by lo.
+    key = pixels[:, 0].astype(key_type)
+    for ch in range(1, c):
         key *= key_type(dims[ch])
-        key += (pixels[:, ch] - lo[ch]).astype(key_type)
+        key += pixels[:, ch]
+    key -= key_type(lo @ strides)
     if size <= 2**25:
-        counts_all = np.bincount(key, minlength=size)
-        keys = np.flatnonzero(counts_all)
-        counts = counts_all[keys]
-        lookup = np.empty(size, dtype=np.int32)
-        lookup[keys] = np.arange(len(keys), dtype=np.int32)
-        inverse = lookup[key]
+        table = np.bincount(key, minlength=size)
+        keys = np.flatnonzero(table)
+        counts = table[keys]
+        # The count table, no longer needed, becomes the key -> index lookup:
+        # one table of 2^24 entries at the peak instead of two.
+        table[keys] = np.arange(len(keys))
+        inverse = table[key]
+        del table
     else:
         keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     colours = np.stack(np.unravel_index(keys, tuple(dims)), axis=1) + lo
     return colours, counts, inverse
+
+
+def colour_histogram(colours_norm, counts, step=HISTOGRAM_STEP):
+    """Pool colours into cubic bins: a small stand-in for a warm-up EM.
+
+    Parameters
+    ----------
+    colours_norm : ndarray of shape (n_colours, c)
+        Z-scored distinct colours.
+    counts : ndarray of shape (n_colours,)
+        Pixel count of each colour.
+    step : float, default=HISTOGRAM_STEP
+        Side of a bin, in Z-scored units.
+
+    Returns
+    -------
+    centres : ndarray of shape (n_bins, c)
+        Pixel-weighted mean colour of each occupied bin.
+    bin_counts : ndarray of shape (n_bins,)
+        Pixels in each bin.
+    """
+    bins = np.floor(colours_norm / step).astype(np.int64)
+    bins -= bins.min(axis=0)
+    _, _, member = distinct_colours(bins[:, None, :])
+    bin_counts = np.bincount(member, weights=counts)
+    centres = np.stack([np.bincount(member, weights=counts * colours_norm[:, ch])
+                        for ch in range(colours_norm.shape[1])], axis=1)
+    return centres / bin_counts[:, None], bin_counts
 
 
 # --------------------------------------------------------------------------
@@ -176,6 +217,7 @@ def estimate_parameters(datas, gamma, weights=None, reg_covar=REG_COVAR):
     priors : ndarray of shape (K,)
     """
     r = gamma if weights is None else gamma * weights[:, None]
+    r = np.asfortranarray(r)  # r[:, k] is read once per component below
     # The tiny floor keeps an emptied component at finite values (as
     # scikit-learn does); its prior is then ~0 and it drops out of the sums.
     soft_counts = r.sum(axis=0) + 10 * np.finfo(np.float64).eps
@@ -259,11 +301,20 @@ class GMM:
         self.converged = False
 
     def log_prob(self, datas):
-        """ln(priors_k) + ln N(x_n | mus_k, covs_k), shape (n_samples, K)."""
-        return np.stack(
-            [multivariate_normal.logpdf(datas, mean=self.mus[k], cov=self.covs[k])
-             for k in range(self.ncomp)], axis=-1).reshape(len(datas), self.ncomp) \
-            + np.log(self.priors)
+        """ln(priors_k) + ln N(x_n | mus_k, covs_k).
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples, K)
+            Stored component by component (Fortran order): each logpdf writes
+            one contiguous column, and the sums over K that follow run along
+            memory, two to three times faster than on rows of K values.
+        """
+        log_prob = np.empty((self.ncomp, len(datas)))
+        for k in range(self.ncomp):
+            log_prob[k] = multivariate_normal.logpdf(datas, mean=self.mus[k], cov=self.covs[k])
+        log_prob += np.log(self.priors)[:, None]
+        return log_prob.T
 
     def inference(self, datas, weights=None):
         """E-step: responsibilities and log-likelihood, in log space.
@@ -284,7 +335,10 @@ class GMM:
         """
         log_prob = self.log_prob(datas)
         log_p_x = logsumexp(log_prob, axis=1)
-        gamma = np.exp(log_prob - log_p_x[:, None])
+        # In place: on a large image each (n_samples, K) temporary costs as
+        # much time as the arithmetic.
+        log_prob -= log_p_x[:, None]
+        gamma = np.exp(log_prob, out=log_prob)
         log_likelihood = log_p_x.sum() if weights is None else weights @ log_p_x
         return gamma, float(log_likelihood)
 
@@ -353,7 +407,11 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
     The fit runs on the distinct colours weighted by their pixel counts, which
-    is the same model as a fit on every pixel.
+    is the same model as a fit on every pixel. When the colours are many, a
+    first EM runs on a colour histogram (``colour_histogram``), several times
+    fewer points, which brings the parameters near the optimum; EM on the exact
+    colours then needs only a few steps to converge. (Seeding k-means on the
+    histogram too was tried: it was faster but fell into worse optima.)
 
     Parameters
     ----------
@@ -378,10 +436,16 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True):
         ncomp = len(colours)
     initial_mus, initial_priors, initial_covs = kmeans(ncomp, colours_norm, counts, seed)
     gmm = GMM(ncomp, initial_mus, initial_covs, initial_priors)
+    centres, bin_counts = colour_histogram(colours_norm, counts)
+    warm_up_iterations = 0
+    if len(centres) * 3 < len(colours):
+        gmm.fit(centres, iteration, weights=bin_counts, tol=tol, progress=progress)
+        warm_up_iterations = len(gmm.log_likelihood_history) - 1
     gamma = gmm.fit(colours_norm, iteration, weights=counts, tol=tol, progress=progress)
     labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(image.shape[:2])
     return {"gmm": gmm, "labels": labels, "mean": mean, "std": std,
-            "n_colours": len(colours), "seconds": time.perf_counter() - start}
+            "n_colours": len(colours), "warm_up_iterations": warm_up_iterations,
+            "seconds": time.perf_counter() - start}
 
 
 def summary(result, image_path, k, seed):
@@ -399,6 +463,7 @@ def summary(result, image_path, k, seed):
         "log_likelihood_history": gmm.log_likelihood_history,
         "iterations": len(gmm.log_likelihood_history) - 1,
         "converged": gmm.converged,
+        "warm_up_iterations": result["warm_up_iterations"],
         "bic": -2 * total + p * np.log(n_pixels),
         "aic": -2 * total + 2 * p,
         "means": gmm.mus.tolist(),
