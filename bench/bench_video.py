@@ -8,7 +8,8 @@ saves it as H.264 MP4 in bench/data/ (gitignored), then times:
   subprocess, from start to exit: import, decode, segment, encode, write;
 * ``segment_video`` in process, the same work without Python's start-up.
 
-Usage: python bench/bench_video.py [--frames 150] [--repeat 3]
+Usage: python bench/bench_video.py [--frames 150] [--repeat 3] [--k 4]
+       python bench/bench_video.py --demo    (the README's example, into results/)
 """
 
 import argparse
@@ -25,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import segmentation_GMM
+import utils
 
 DATA = os.path.join(ROOT, "bench", "data")
 WIDTH, HEIGHT = 640, 360
@@ -48,12 +50,53 @@ def make_clip(path, frames, fps=30):
     writer.close()
 
 
+def make_demo(k=4, frames=60):
+    """The README's example: a small GIF of the pan through the CLI, and a strip of frames.
+
+    Writes results/pan_k<K>_segmented.gif (the CLI's output; its .npy and
+    .json go to a temporary folder) and results/pan_k<K>_frames.png: four
+    input frames above their segmentation.
+    """
+    import shutil
+
+    from PIL import Image
+
+    clip = os.path.join(DATA, f"pan_{WIDTH}x{HEIGHT}_{frames}.mp4")
+    if not os.path.exists(clip):
+        make_clip(clip, frames)
+    info, source = utils.open_video(clip)
+    small = [Image.fromarray(frame).resize((WIDTH // 2, HEIGHT // 2), Image.LANCZOS)
+             for frame in source]
+    gif = os.path.join(DATA, "pan.gif")
+    small[0].save(gif, save_all=True, append_images=small[1:], duration=1000 / info["fps"],
+                  loop=0)
+    results = os.path.join(ROOT, "results")
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, os.path.join(ROOT, "segmentation_GMM.py"),
+                        "--video", gif, "--k", str(k), "--out", out], check=True)
+        shutil.copy(os.path.join(out, f"pan_k{k}_segmented.gif"), results)
+        labels = np.load(os.path.join(out, f"pan_k{k}_labels.npy"))
+    _, segmented = utils.open_video(os.path.join(results, f"pan_k{k}_segmented.gif"))
+    segmented = list(segmented)
+    picks = np.linspace(0, len(small) - 1, 4).round().astype(int)
+    top = np.concatenate([np.asarray(small[n].convert("RGB")) for n in picks], axis=1)
+    bottom = np.concatenate([segmented[n] for n in picks], axis=1)
+    strip = os.path.join(results, f"pan_k{k}_frames.png")
+    Image.fromarray(np.concatenate([top, bottom], axis=0)).save(strip)
+    print(f"wrote {strip} and pan_k{k}_segmented.gif; labels {labels.shape}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--demo", action="store_true",
+                        help="instead, write the README's example clip and frame strip")
     args = parser.parse_args()
+    if args.demo:
+        make_demo(args.k)
+        return
 
     os.makedirs(DATA, exist_ok=True)
     clip = os.path.join(DATA, f"pan_{WIDTH}x{HEIGHT}_{args.frames}.mp4")
