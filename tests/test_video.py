@@ -43,12 +43,15 @@ def save_gif(path, clip, duration=80):
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
 
 
-def save_mp4(path, clip, fps=12):
+def save_mp4(path, clip, fps=12, faststart=False):
     import imageio_ffmpeg
 
+    # "faststart" puts the index first, so that a truncated file still opens.
     writer = imageio_ffmpeg.write_frames(str(path), (clip.shape[2], clip.shape[1]), fps=fps,
                                          codec="libx264", macro_block_size=1, quality=9,
-                                         ffmpeg_log_level="error")
+                                         ffmpeg_log_level="error",
+                                         output_params=["-movflags", "+faststart"]
+                                         if faststart else None)
     writer.send(None)
     for frame in clip:
         writer.send(np.ascontiguousarray(frame))
@@ -217,12 +220,15 @@ def bad_videos(tmp_path):
     save_mp4(tmp_path / "whole.mp4", clip)
     data = (tmp_path / "whole.mp4").read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    save_mp4(tmp_path / "faststart.mp4", clip, faststart=True)
+    data = (tmp_path / "faststart.mp4").read_bytes()
+    (tmp_path / "cut_faststart.mp4").write_bytes(data[: len(data) * 2 // 3])
     (tmp_path / "text.mp4").write_text("this is not a video\n")
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "no_frames").mkdir()
     (tmp_path / "no_frames" / "readme.txt").write_text("no images here")
     (tmp_path / "empty_folder").mkdir()
-    return ["missing.mp4", "cut.gif", "cut.mp4", "text.mp4", "empty.mp4", "no_frames",
+    return ["missing.mp4", "cut.gif", "cut.mp4", "cut_faststart.mp4", "text.mp4", "empty.mp4", "no_frames",
             "empty_folder"]
 
 
