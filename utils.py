@@ -117,6 +117,11 @@ def atomic_path(path):
     suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     os.close(fd)
+    # mkstemp creates the file private (0600); the result should carry the
+    # permissions any new file of the user's gets.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)
