@@ -118,3 +118,13 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path):
         utils.write_atomic(str(target), broken)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_write_atomic_gives_ordinary_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        utils.write_atomic(str(tmp_path / "a.txt"), lambda tmp: open(tmp, "w").close())
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
