@@ -33,6 +33,7 @@ from PIL import Image
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import utils
@@ -376,20 +377,24 @@ class GMM:
             the caller need not run another.
         """
         n_pixels = len(data) if weights is None else float(np.sum(weights))
-        gamma, log_likelihood = self.inference(data, weights)
-        history = [log_likelihood / n_pixels]
-        self.converged = False
-        bar = tqdm(range(iteration), desc=f"EM k={self.ncomp}", unit="it",
-                   disable=not progress, leave=False)
-        for _ in bar:
-            self.update(data, gamma, weights)
+        # EM's matrix products are (n, c) by (c, c) with c <= 3: too thin for
+        # BLAS threads to pay, and on a busy 2-core machine two OpenBLAS threads
+        # made each product 10 to 100 times slower (bench/bench_speed.py).
+        with threadpool_limits(limits=1, user_api="blas"):
             gamma, log_likelihood = self.inference(data, weights)
-            history.append(log_likelihood / n_pixels)
-            bar.set_postfix(ll=f"{history[-1]:.5f}")
-            if abs(history[-1] - history[-2]) < tol:
-                self.converged = True
-                break
-        bar.close()
+            history = [log_likelihood / n_pixels]
+            self.converged = False
+            bar = tqdm(range(iteration), desc=f"EM k={self.ncomp}", unit="it",
+                       disable=not progress, leave=False)
+            for _ in bar:
+                self.update(data, gamma, weights)
+                gamma, log_likelihood = self.inference(data, weights)
+                history.append(log_likelihood / n_pixels)
+                bar.set_postfix(ll=f"{history[-1]:.5f}")
+                if abs(history[-1] - history[-2]) < tol:
+                    self.converged = True
+                    break
+            bar.close()
         self.log_likelihood_history = history
         return gamma
 
