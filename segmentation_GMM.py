@@ -34,6 +34,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, mutual_info_score, rand_score
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -786,7 +787,8 @@ def save(image, result, record, out, stem, show=False):
 
 
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
-         out="results", show=False, progress=True):
+         out="results", show=False, progress=True, color_space="rgb", spatial=0.0,
+         smooth=0.0, truth=None):
     """Segment one image for one or several K and write the results.
 
     Parameters
@@ -801,6 +803,10 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         Folder for the files (created if missing).
     show : bool, default=False
         Also open each figure in a window.
+    color_space, spatial, smooth : see ``segment``.
+    truth : str, optional
+        Human segmentation(s) of the image (``utils.load_truth``): each
+        record then holds ``truth``, the scores of ``truth_scores``.
 
     Returns
     -------
@@ -808,12 +814,23 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         One JSON record per K (see ``summary``).
     """
     image = utils.load_image(image_path)
+    truths = None if truth is None else utils.load_truth(truth)
+    if truths is not None and truths.shape[1:] != image.shape[:2]:
+        raise utils.InputError(f"--truth {truth}: labels of {truths.shape[2]}x{truths.shape[1]} "
+                               f"pixels, but the image is {image.shape[1]}x{image.shape[0]}")
+    # Checked before any output exists, as a bad flag should be.
+    colour_features(np.zeros((1, image.shape[2]), dtype=image.dtype), color_space)
     prepare_out(out)
     stem = os.path.splitext(os.path.basename(image_path))[0]
     records = []
     for k in np.atleast_1d(ncomp):
-        result = segment(image, int(k), iteration, tol, seed, progress)
+        result = segment(image, int(k), iteration, tol, seed, progress, color_space, spatial,
+                         smooth)
         record = summary(result, image_path, int(k), seed)
+        record.update(color_space=color_space, spatial=spatial, smooth=smooth)
+        if truths is not None:
+            record["truth"] = {"path": os.fspath(truth),
+                               **truth_scores(result["labels"], truths)}
         save(image, result, record, out, stem, show)
         records.append(record)
     return records
@@ -827,6 +844,87 @@ def prepare_out(out):
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
         raise utils.InputError(f"--out {out}: cannot create it ({exc.strerror})") from None
+
+
+# --------------------------------------------------------------------------
+# Compare with human segmentations (--truth)
+# --------------------------------------------------------------------------
+
+def entropy(labels):
+    """Shannon entropy of a partition, in nats.
+
+    Parameters
+    ----------
+    labels : ndarray
+        Any shape; one region label per pixel.
+
+    Returns
+    -------
+    entropy : float
+        -sum_i p_i ln p_i over the regions' shares p_i.
+    """
+    p = np.unique(labels, return_counts=True)[1] / labels.size
+    return float(-(p @ np.log(p)))
+
+
+def variation_of_information(labels, truth):
+    """Variation of Information between two partitions, in nats (lower is better).
+
+    VoI(S, G) = H(S) + H(G) - 2 I(S; G): the information lost and gained in
+    going from one partition to the other. 0 for the same partition
+    (whatever the label names); H(S) against a single region.
+
+    Parameters
+    ----------
+    labels, truth : ndarray of the same shape
+
+    Returns
+    -------
+    voi : float
+    """
+    labels, truth = np.ravel(labels), np.ravel(truth)
+    voi = entropy(labels) + entropy(truth) - 2 * mutual_info_score(truth, labels)
+    return max(voi, 0.0)  # rounding can leave -1e-16 for equal partitions
+
+
+def probabilistic_rand_index(labels, truths):
+    """Probabilistic Rand Index: the mean Rand index against several humans.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (h, w)
+    truths : ndarray of shape (n_humans, h, w)
+
+    Returns
+    -------
+    pri : float
+        In [0, 1]: the share of pixel pairs on whose grouping (same region or
+        not) the segmentation agrees with a human, averaged over humans.
+    """
+    labels = np.ravel(labels)
+    return float(np.mean([rand_score(truth.ravel(), labels) for truth in truths]))
+
+
+def truth_scores(labels, truths):
+    """PRI, mean VoI and mean adjusted Rand index against human segmentations.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (h, w)
+    truths : ndarray of shape (n_humans, h, w)
+
+    Returns
+    -------
+    scores : dict
+        ``pri``, ``voi`` (nats) and ``ari``, each averaged over the humans,
+        and ``humans``.
+    """
+    return {"pri": probabilistic_rand_index(labels, truths),
+            "voi": float(np.mean([variation_of_information(labels, truth)
+                                  for truth in truths])),
+            "ari": float(np.mean([adjusted_rand_score(truth.ravel(), labels.ravel())
+                                  for truth in truths])),
+            "humans": len(truths)}
 
 
 # --------------------------------------------------------------------------
@@ -1156,6 +1254,18 @@ def _positive_float(text, name="tol"):
     return value
 
 
+def _non_negative_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, not {text!r}")
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, not {text}")
+        return value
+    return parse
+
+
 def parse_args(argv=None):
     parser = _Parser(
         prog="segmentation_GMM.py",
@@ -1184,6 +1294,23 @@ def parse_args(argv=None):
     parser.add_argument("--fps", type=lambda text: _positive_float(text, "fps"),
                         help=f"frame rate of the segmented clip (default: the input's; "
                              f"{utils.DEFAULT_FPS:g} for a folder of frames)")
+    quality = parser.add_argument_group("segment quality (images only; see README)")
+    quality.add_argument("--color-space", choices=COLOR_SPACES, default="rgb",
+                         help="colour features: Z-scored RGB, or CIELAB, closer to "
+                              "perceived colour differences (default: rgb)")
+    quality.add_argument("--spatial", type=_non_negative_float("spatial"), default=0.0,
+                         metavar="W",
+                         help="append each pixel's Z-scored row and column times W to its "
+                              "features; fitted on a random sample of "
+                              f"{SPATIAL_SAMPLE} pixels (default: 0, colour only)")
+    quality.add_argument("--smooth", type=_non_negative_float("smooth"), default=0.0,
+                         metavar="S",
+                         help="blur each component's responsibilities with a Gaussian of "
+                              "S pixels before labelling (default: 0, none)")
+    quality.add_argument("--truth", metavar="PATH",
+                         help="human segmentation(s) of the image: a label image, .npy, "
+                              ".npz (key segs) or BSDS .mat; prints and records PRI, VoI "
+                              "and ARI")
     return parser.parse_args(argv)
 
 
@@ -1201,7 +1328,8 @@ def cli(argv=None):
                                  args.out, args.fps)
         else:
             records = main(args.image, args.k, args.iters, args.tol, args.seed, args.out,
-                           args.show)
+                           args.show, color_space=args.color_space, spatial=args.spatial,
+                           smooth=args.smooth, truth=args.truth)
     except utils.InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -1220,6 +1348,11 @@ def cli(argv=None):
         print(f"k={record['k']}: {record['iterations']} EM iterations, "
               f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
               f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
+        if "truth" in record:
+            scores = record["truth"]
+            print(f"k={record['k']}: PRI {scores['pri']:.4f}, VoI {scores['voi']:.4f} nats, "
+                  f"ARI {scores['ari']:.4f} against {scores['humans']} human "
+                  f"segmentation(s) in {scores['path']}")
     return 0
 
 

@@ -96,6 +96,60 @@ def _to_array(img):
     return array
 
 
+def load_truth(path):
+    """Read one or several human segmentations of an image.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A label image (any file Pillow reads; an RGB label image is read as one
+        label per distinct colour), a ``.npy`` array of shape (h, w) or
+        (n_humans, h, w), a ``.npz`` with key ``segs`` of either shape, or a
+        BSDS ``.mat`` (``groundTruth{i}.Segmentation``, one per human).
+
+    Returns
+    -------
+    truths : ndarray of shape (n_humans, h, w), int64
+        Region labels; their values mean nothing beyond equal or not.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, or holds no integer label array.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"--truth {path}: no such file")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".npy":
+            truths = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                truths = data["segs"]
+        elif suffix == ".mat":
+            import scipy.io  # only here: no other input needs it
+
+            humans = scipy.io.loadmat(path)["groundTruth"].ravel()
+            truths = np.stack([human["Segmentation"][0, 0] for human in humans])
+        else:
+            image = load_image(path)
+            truths = np.unique(image.reshape(-1, image.shape[2]), axis=0,
+                               return_inverse=True)[1].reshape(image.shape[:2])
+    except InputError as exc:
+        raise InputError(f"--truth {exc}") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InputError(f"--truth {path}: not a readable label file ({exc})") from None
+    truths = np.asarray(truths)
+    if truths.ndim == 2:
+        truths = truths[None]
+    if truths.ndim != 3 or truths.size == 0 or not (
+            np.issubdtype(truths.dtype, np.integer) or np.issubdtype(truths.dtype, np.bool_)):
+        raise InputError(f"--truth {path}: expected integer labels of shape (h, w) or "
+                         f"(humans, h, w), not {truths.dtype} {truths.shape}")
+    return truths.astype(np.int64)
+
+
 def max_value(image):
     """The value that means full intensity for this image's type (for display)."""
     if image.dtype == np.uint8:
