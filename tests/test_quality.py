@@ -1,0 +1,262 @@
+"""Segment quality options (--color-space, --spatial, --smooth) and the truth metrics (--truth)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+from skimage.color import rgb2lab
+from sklearn.metrics import adjusted_rand_score, rand_score
+from sklearn.mixture import GaussianMixture
+
+import segmentation_GMM as sg
+import utils
+
+
+def noisy_regions(means, truth, noise, seed=0):
+    """An 8-bit image painting region r of ``truth`` with colour ``means[r]`` plus noise."""
+    rng = np.random.default_rng(seed)
+    image = np.asarray(means, dtype=float)[truth] + rng.normal(0, noise, truth.shape + (3,))
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def disc_truth(h=48, w=64):
+    """A disc in the middle (region 1) on a background (region 0)."""
+    rows, cols = np.mgrid[:h, :w]
+    return ((rows - h / 2) ** 2 + (cols - w / 2) ** 2 < (h / 3) ** 2).astype(int)
+
+
+# --------------------------------------------------------------------------
+# --smooth
+# --------------------------------------------------------------------------
+
+def test_smoothing_raises_adjusted_rand_index():
+    truth = disc_truth()
+    # Two colours one noise standard deviation apart: pixel by pixel about one
+    # in three is on the wrong side, so the plain labels are confetti.
+    image = noisy_regions([[110, 110, 110], [135, 135, 135]], truth, noise=25)
+    plain = sg.segment(image, 2, progress=False)["labels"]
+    smoothed = sg.segment(image, 2, progress=False, smooth=2.0)["labels"]
+    plain_ari = adjusted_rand_score(truth.ravel(), plain.ravel())
+    smoothed_ari = adjusted_rand_score(truth.ravel(), smoothed.ravel())
+    assert plain_ari < 0.5
+    assert smoothed_ari > 0.85
+    assert smoothed_ari > plain_ari + 0.3
+
+
+def test_smoothed_argmax_is_argmax_of_blurred_gamma():
+    rng = np.random.default_rng(3)
+    gamma = rng.dirichlet(np.ones(4), size=30 * 20)
+    labels = sg.smoothed_argmax(lambda k: gamma[:, k], 4, (30, 20), 1.5)
+    # Reference: blur each component with a kernel written out by hand
+    # (the same reflection at the border as ndimage's mode="nearest").
+    radius = 6
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-x ** 2 / (2 * 1.5 ** 2))
+    kernel /= kernel.sum()
+    blurred = np.empty((4, 30, 20))
+    for k in range(4):
+        image = np.pad(gamma[:, k].reshape(30, 20), radius, mode="edge")
+        image = np.apply_along_axis(np.convolve, 0, image, kernel, mode="valid")
+        blurred[k] = np.apply_along_axis(np.convolve, 1, image, kernel, mode="valid")
+    np.testing.assert_array_equal(labels, np.argmax(blurred, axis=0))
+
+
+# --------------------------------------------------------------------------
+# --color-space lab
+# --------------------------------------------------------------------------
+
+def test_lab_matches_sklearn_on_lab_pixels():
+    truth = np.repeat(np.arange(3), 300)[np.random.default_rng(1).permutation(900)]
+    image = noisy_regions([[200, 40, 40], [40, 160, 60], [60, 60, 200]],
+                          truth.reshape(30, 30), noise=12)
+    result = sg.segment(image, 3, iteration=500, tol=1e-10, progress=False,
+                        color_space="lab")
+    # Independent path: every pixel through skimage, Z-scored, fitted by
+    # scikit-learn from the same k-means seed.
+    lab = rgb2lab(image / 255.0).reshape(-1, 3)
+    x = (lab - lab.mean(0)) / lab.std(0)
+    mus, priors, covs = sg.kmeans(3, x, seed=0)
+    reference = GaussianMixture(3, reg_covar=sg.REG_COVAR, tol=1e-10, max_iter=500,
+                                means_init=mus, weights_init=priors,
+                                precisions_init=np.linalg.inv(covs)).fit(x)
+    np.testing.assert_allclose(np.sort(result["gmm"].priors), np.sort(reference.weights_),
+                               atol=1e-6)
+    assert adjusted_rand_score(reference.predict(x), result["labels"].ravel()) == 1.0
+    # means_rgb is each label's mean colour in the image's units
+    labels = result["labels"].ravel()
+    for k in range(3):
+        np.testing.assert_allclose(result["means_rgb"][k],
+                                   image.reshape(-1, 3)[labels == k].mean(0))
+
+
+def test_lab_refuses_greyscale():
+    with pytest.raises(utils.InputError, match="greyscale"):
+        sg.segment(np.zeros((4, 4, 1), dtype=np.uint8) + np.arange(4)[:, None, None], 2,
+                   progress=False, color_space="lab")
+
+
+# --------------------------------------------------------------------------
+# --spatial
+# --------------------------------------------------------------------------
+
+def same_colour_left_right(h=30, w=60):
+    """Left and right blocks of one grey, split by a dark band: regions 0, 2, 1."""
+    truth = np.zeros((h, w), dtype=int)
+    truth[:, w // 3: 2 * w // 3] = 2
+    truth[:, 2 * w // 3:] = 1
+    image = noisy_regions([[150, 150, 150], [150, 150, 150], [40, 40, 40]], truth, noise=10)
+    return image, truth
+
+
+@pytest.mark.parametrize("sample, chunk", [(None, None), (700, 257)])
+def test_spatial_separates_one_colour_left_and_right(monkeypatch, sample, chunk):
+    if sample is not None:  # fit on a sample and label in blocks, as on a big photo
+        monkeypatch.setattr(sg, "SPATIAL_SAMPLE", sample)
+        monkeypatch.setattr(sg, "CHUNK", chunk)
+    image, truth = same_colour_left_right()
+    colour_only = sg.segment(image, 3, progress=False)["labels"]
+    spatial = sg.segment(image, 3, progress=False, spatial=1.0)["labels"]
+    assert adjusted_rand_score(truth.ravel(), colour_only.ravel()) < 0.6
+    assert adjusted_rand_score(truth.ravel(), spatial.ravel()) > 0.95
+
+
+def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
+    monkeypatch.setattr(sg, "CHUNK", 100)  # several blocks, the last one partial
+    image, _ = same_colour_left_right(h=12, w=25)
+    colours, counts, inverse = sg.distinct_colours(image)
+    mean, std = sg.channel_stats(colours.astype(float), counts)
+    colours_norm = (colours - mean) / std
+    gmm, component_gamma = sg.fit_spatial(colours_norm, inverse, (12, 25), 3, 1.0,
+                                          progress=False)
+    # Every pixel's features built at once, with positions Z-scored by numpy.
+    rows, cols = np.mgrid[:12, :25]
+    position = np.stack([rows.ravel(), cols.ravel()], axis=1).astype(float)
+    x = np.hstack([colours_norm[inverse], (position - position.mean(0)) / position.std(0)])
+    gamma, _ = gmm.inference(x)
+    for k in range(3):
+        np.testing.assert_allclose(component_gamma(k), gamma[:, k], rtol=1e-9, atol=1e-12)
+    labels = sg.spatial_argmax(gmm, colours_norm, inverse, (12, 25), 1.0)
+    np.testing.assert_array_equal(labels.ravel(), np.argmax(gamma, axis=1))
+
+
+# --------------------------------------------------------------------------
+# Truth metrics against closed forms
+# --------------------------------------------------------------------------
+
+def test_entropy_and_voi_closed_forms():
+    s = np.array([0, 0, 1, 1, 1, 2])
+    h_s = -(2 / 6 * np.log(2 / 6) + 3 / 6 * np.log(3 / 6) + 1 / 6 * np.log(1 / 6))
+    assert sg.entropy(s) == pytest.approx(h_s, rel=1e-12)
+    assert sg.entropy(np.arange(4)) == pytest.approx(np.log(4))
+    # the same partition under other names
+    assert sg.variation_of_information(s, np.array([7, 7, 3, 3, 3, 9])) == pytest.approx(
+        0.0, abs=1e-12)
+    # against a single region: all of H(S), in nats
+    assert sg.variation_of_information(s, np.zeros(6, int)) == pytest.approx(h_s, rel=1e-12)
+    # two independent halvings: H + H - 0
+    assert sg.variation_of_information(np.array([[0, 0], [1, 1]]),
+                                       np.array([[0, 1], [0, 1]])) == pytest.approx(2 * np.log(2))
+
+
+def test_probabilistic_rand_index_closed_form():
+    s = np.array([[0, 0], [1, 1]])
+    # Against [0, 0, 0, 1] the six pixel pairs agree on 3 (counted by hand);
+    # against itself on all 6.
+    truths = np.array([[[0, 0], [0, 1]], [[5, 5], [2, 2]]])
+    assert sg.probabilistic_rand_index(s, truths) == pytest.approx((3 / 6 + 1) / 2)
+    scores = sg.truth_scores(s, truths)
+    assert scores["pri"] == pytest.approx(0.75)
+    assert scores["humans"] == 2
+    # VoI against [0,0,0,1]: H(S) = ln 2, H(G) = H(3/4, 1/4), I = H(G) - H(G|S)
+    h_g = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    voi_first = np.log(2) + h_g - 2 * (h_g - 0.5 * np.log(2))
+    assert scores["voi"] == pytest.approx(voi_first / 2)
+
+
+# --------------------------------------------------------------------------
+# Truth files
+# --------------------------------------------------------------------------
+
+def test_load_truth_formats(tmp_path):
+    rng = np.random.default_rng(4)
+    humans = rng.integers(1, 5, size=(3, 6, 8)).astype(np.int32)
+    np.save(tmp_path / "one.npy", humans[0])
+    np.save(tmp_path / "many.npy", humans)
+    np.savez(tmp_path / "many.npz", segs=humans)
+    cells = np.empty((1, 3), dtype=object)
+    for i in range(3):
+        cells[0, i] = {"Segmentation": humans[i].astype(np.uint16),
+                       "Boundaries": np.zeros((6, 8), bool)}
+    scipy.io.savemat(tmp_path / "bsds.mat", {"groundTruth": cells})
+    Image.fromarray((humans[0] * 40).astype(np.uint8)).save(tmp_path / "one.png")
+    np.testing.assert_array_equal(utils.load_truth(tmp_path / "one.npy"), humans[:1])
+    for name in ("many.npy", "many.npz", "bsds.mat"):
+        np.testing.assert_array_equal(utils.load_truth(tmp_path / name), humans)
+    png = utils.load_truth(tmp_path / "one.png")
+    assert png.shape == (1, 6, 8)
+    assert adjusted_rand_score(png.ravel(), humans[0].ravel()) == 1.0
+
+
+def test_cli_truth_writes_scores(cli, tmp_path):
+    truth = disc_truth(30, 40)
+    image = noisy_regions([[150, 30, 30], [90, 160, 220]], truth, noise=6)
+    Image.fromarray(image).save(tmp_path / "disc.png")
+    # the second "human" also splits the disc in two, so the scores are not trivial
+    other = truth.copy()
+    other[:15][truth[:15] == 1] = 2
+    np.save(tmp_path / "truth.npy", np.stack([truth, other]))
+    done = cli("--image", tmp_path / "disc.png", "--k", "2", "--truth", tmp_path / "truth.npy",
+               "--color-space", "lab", "--smooth", "1", "--out", tmp_path / "res")
+    assert done.returncode == 0, done.stderr
+    assert "PRI" in done.stdout and "VoI" in done.stdout
+    record = json.loads((tmp_path / "res" / "disc_k2.json").read_text())
+    labels = np.asarray(Image.open(tmp_path / "res" / "disc_k2_labels.png")).ravel()
+    scores = record["truth"]
+    assert scores["path"] == str(tmp_path / "truth.npy")
+    assert scores["humans"] == 2
+    assert scores["pri"] == pytest.approx(
+        (rand_score(truth.ravel(), labels) + rand_score(other.ravel(), labels)) / 2)
+    assert scores["ari"] == pytest.approx(
+        (adjusted_rand_score(truth.ravel(), labels) + adjusted_rand_score(other.ravel(), labels))
+        / 2)
+    assert adjusted_rand_score(truth.ravel(), labels) == 1.0
+    # So VoI is 0 against the first human, and against the second, which
+    # refines the labels, the information the split adds: H(other) - H(truth).
+    def h(partition):
+        p = np.unique(partition, return_counts=True)[1] / partition.size
+        return -np.sum(p * np.log(p))
+    assert scores["voi"] == pytest.approx((h(other) - h(truth)) / 2, rel=1e-9)
+    assert scores["pri"] < 1.0
+    assert record["color_space"] == "lab" and record["smooth"] == 1.0
+
+
+# --------------------------------------------------------------------------
+# Bad input: one line, exit 2
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["smooth", "spatial", "space", "missing", "shape", "garbage",
+                                  "float", "grey"])
+def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
+    image = noisy_regions([[150, 30, 30], [90, 160, 220]], disc_truth(30, 40), noise=6)
+    Image.fromarray(image).save(tmp_path / "disc.png")
+    Image.fromarray(image[:, :, 0]).save(tmp_path / "grey.png")
+    np.save(tmp_path / "small.npy", np.zeros((10, 10), int))
+    np.save(tmp_path / "float.npy", np.zeros((30, 40)))
+    (tmp_path / "garbage.npy").write_text("not an array")
+    args = {"smooth": ["--smooth", "-1"],
+            "spatial": ["--spatial", "wide"],
+            "space": ["--color-space", "hsv"],
+            "missing": ["--truth", tmp_path / "nope.npy"],
+            "shape": ["--truth", tmp_path / "small.npy"],
+            "garbage": ["--truth", tmp_path / "garbage.npy"],
+            "float": ["--truth", tmp_path / "float.npy"],
+            "grey": ["--color-space", "lab", "--image", tmp_path / "grey.png"]}[case]
+    if "--image" not in args:
+        args = ["--image", tmp_path / "disc.png", *args]
+    done = cli(*args, "--k", "2", "--out", tmp_path / "res")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "res").exists()  # refused before any output
