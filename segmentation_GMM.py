@@ -575,6 +575,8 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         if not auto:  # written at once, so an interrupted sweep keeps what it finished
             save(image, result, record, out, stem, show)
         fits.append((result, record))
+        if auto and result["gmm"].ncomp < k:
+            break  # the image has fewer colours than k: a larger k fits the same mixture
     records = [record for _, record in fits]
     chosen = choose_k(records, criterion) if auto else None
     if len(fits) > 1:

@@ -104,6 +104,16 @@ def test_constant_image(cli, tmp_path):
     np.testing.assert_allclose(record["means_rgb"], [[10, 20, 30]])
 
 
+def test_k_auto_stops_at_the_colours_an_image_has(cli, tmp_path):
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(tmp_path / "const.png")
+    done = cli("--image", tmp_path / "const.png", "--k", "auto", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("warning:") == 1
+    record = json.loads((tmp_path / "const_k2.json").read_text())
+    assert record["n_components"] == 1 and record["selection"]["k"] == [2]
+    np.testing.assert_allclose(record["means_rgb"], [[10, 20, 30]])
+
+
 def bomb_png(path, side=20000):
     """A valid PNG header claiming side x side pixels: over Pillow's safety limit."""
     def chunk(kind, data):
