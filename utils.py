@@ -166,6 +166,28 @@ def display_copy(image, labels):
     return np.clip(image_small, 0.0, 1.0), labels[::step, ::step]
 
 
+def _new_figure(show, **kwargs):
+    """A figure that opens a window only if ``show``; only then is pyplot imported."""
+    if show:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(**kwargs)
+    # A bare Figure draws with Agg and never touches a display.
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _finish(figure, path, show):
+    """Save the figure atomically if ``path`` is given; open its window if ``show``."""
+    if path is not None:
+        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+
+
 def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
               path=None, show=False):
     """Draw the segmentation: the image, its recolouring, one mask per cluster.
@@ -191,14 +213,6 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     -------
     figure : matplotlib.figure.Figure
     """
-    if show:
-        import matplotlib.pyplot as plt
-
-        new_figure = plt.figure
-    else:
-        # A bare Figure draws with Agg and never touches a display.
-        from matplotlib.figure import Figure as new_figure
-
     ncomp = len(mus_rgb)
     image_small, labels_small = display_copy(image, labels)
     grey = image_small.shape[2] == 1
@@ -210,7 +224,7 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     nrows = int(np.ceil(panels / ncols))
     h, w = labels_small.shape
     aspect = h / w
-    figure = new_figure(figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
+    figure = _new_figure(show, figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
                     dpi=100, layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     cmap = "gray" if grey else None
@@ -250,10 +264,7 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         ax.set_axis_off()
     if title:
         figure.suptitle(title, fontsize=12)
-    if path is not None:
-        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
-    if show:
-        plt.show()
+    _finish(figure, path, show)
     return figure
 
 
@@ -281,13 +292,6 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     -------
     figure : matplotlib.figure.Figure
     """
-    if show:
-        import matplotlib.pyplot as plt
-
-        new_figure = plt.figure
-    else:
-        from matplotlib.figure import Figure as new_figure
-
     image_small, _ = display_copy(image, labels_by_k[0])
     grey = image_small.shape[2] == 1
     h, w = image_small.shape[:2]
@@ -295,7 +299,7 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     nrows = int(np.ceil(panels / 5))
     ncols = int(np.ceil(panels / nrows))  # rows as even as they can be
     side = 2.6
-    figure = new_figure(figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
+    figure = _new_figure(show, figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
                         dpi=100, layout="constrained")
     top, bottom = figure.subfigures(2, 1, height_ratios=[side * h / w * nrows + 0.4 * nrows, 3.6])
     axes = top.subplots(nrows, ncols, squeeze=False).ravel()
@@ -337,10 +341,7 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
         ax.grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=12)
-    if path is not None:
-        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
-    if show:
-        plt.show()
+    _finish(figure, path, show)
     return figure
 
 
