@@ -225,7 +225,7 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     h, w = labels_small.shape
     aspect = h / w
     figure = _new_figure(show, figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
-                    dpi=100, layout="constrained")
+                         dpi=100, layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     cmap = "gray" if grey else None
 
@@ -300,7 +300,7 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     ncols = int(np.ceil(panels / nrows))  # rows as even as they can be
     side = 2.6
     figure = _new_figure(show, figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
-                        dpi=100, layout="constrained")
+                         dpi=100, layout="constrained")
     top, bottom = figure.subfigures(2, 1, height_ratios=[side * h / w * nrows + 0.4 * nrows, 3.6])
     axes = top.subplots(nrows, ncols, squeeze=False).ravel()
     shown = [(image_small, "input")]
