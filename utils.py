@@ -339,13 +339,16 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     marked_k : int, optional
         The K to mark on the curves (the criterion's choice).
     criterion : str, default="bic"
-        Named in the mark's legend.
+        Named in the mark's legend; "bic" and "aic" are marked on their
+        curve, any other rule on the log-likelihood's.
     title, path, show : see ``visualize``.
 
     Returns
     -------
     figure : matplotlib.figure.Figure
     """
+    scored = criterion in ("bic", "aic")  # else marked on the log-likelihood curve
+    chosen_by = f"lowest {criterion.upper()}" if scored else f"{criterion} rule"
     image_small, _ = display_copy(image, labels_by_k[0])
     grey = image_small.shape[2] == 1
     h, w = image_small.shape[:2]
@@ -361,12 +364,12 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     for labels, mus_rgb, record in zip(labels_by_k, mus_rgb_by_k, records, strict=True):
         _, labels_small = display_copy(image, labels)
         colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / max_value(image), 0, 1)
-        mark = f" (lowest {criterion.upper()})" if record["k"] == marked_k else ""
+        mark = f" ({chosen_by})" if record["k"] == marked_k else ""
         shown.append((colours[labels_small], f"k = {record['k']}{mark}"))
     for ax, (data, text) in zip(axes, shown):
         ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
                   vmax=1, interpolation="nearest")
-        ax.set_title(text, fontsize=10, fontweight="bold" if "lowest" in text else None)
+        ax.set_title(text, fontsize=10, fontweight="bold" if chosen_by in text else None)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[len(shown):]:
@@ -379,8 +382,10 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
                     label=name.upper())
     if marked_k is not None:
         best = next(record for record in records if record["k"] == marked_k)
-        scores.plot([marked_k], [best[criterion]], marker="*", markersize=16, linestyle="none",
-                    color=OKABE_ITO[7], label=f"lowest {criterion.upper()}: k = {marked_k}")
+        ax, name = (scores, criterion) if scored else (likelihood, "log_likelihood")
+        ax.plot([marked_k], [best[name]], marker="*", markersize=16, linestyle="none",
+                color=OKABE_ITO[7], label=f"{chosen_by}: k = {marked_k}")
+        ax.legend(fontsize=8)
     scores.set_xlabel("k (components)")
     scores.set_ylabel("criterion (lower is better)")
     scores.set_title("BIC and AIC", fontsize=10)

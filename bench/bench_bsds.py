@@ -1,0 +1,188 @@
+"""Segment quality on BSDS500 (issue 4): PRI and VoI of the default and the best options.
+
+One command, from the repository root::
+
+    python bench/bench_bsds.py                     # ~10 min on 2 busy cores
+    python bench/bench_bsds.py --json bsds.json    # also save every figure
+
+What it does:
+
+1. Reads the 30 BSDS500 training images and their 5 to 8 human
+   segmentations from ``--data`` (default ``../shared/bsds-train``, beside the
+   repository; its README says where they come from). They are evaluation
+   material only: nothing is copied into the project.
+2. Segments each image with ``segment`` for every setting of ``SETTINGS`` and
+   every k of ``--k`` (default 2 .. 8), seed 0, the CLI's defaults otherwise.
+3. Scores each segmentation against the image's humans with the project's
+   ``probabilistic_rand_index`` and ``variation_of_information`` (mean over
+   the humans, nats), on the labels as given: a label may cover several
+   disconnected regions, which is a legitimate segmentation for these
+   label-free measures.
+4. Prints a Markdown table of the mean PRI and VoI over the images for each
+   (setting, k); the best single k per setting for the whole set (the
+   "ODS"-like figure the literature reports; chosen by PRI); and the
+   ``--k auto`` row: each image's k chosen from its own sweep by
+   ``choose_k`` with each criterion of ``--criteria`` (no human looked at).
+
+Published BSDS500 figures (test set, ODS): Felzenszwalb-Huttenlocher PRI 0.79 /
+VoI 2.16, Mean Shift 0.79 / 1.85, gPb-owt-ucm 0.83 / 1.69.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import segmentation_GMM as sg  # after the path is set
+import utils
+
+# Each setting is the keyword arguments of ``segment`` (and the CLI's flags).
+SETTINGS = {
+    "default (rgb)": {},
+    "lab, smooth 8": {"color_space": "lab", "smooth": 8.0},
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "bsds-train"),
+                        help="folder with images/<id>.jpg and truth/<id>.npz "
+                             "(default: ../shared/bsds-train)")
+    parser.add_argument("--k", nargs="+", type=int, default=list(range(2, 9)))
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        default=list(SETTINGS), help="default: all")
+    parser.add_argument("--criteria", nargs="+", default=list(sg.CRITERIA),
+                        choices=list(sg.CRITERIA), help="for the auto row (default: all)")
+    parser.add_argument("--limit", type=int, help="only the first N images (a quick look)")
+    parser.add_argument("--json", help="also write every figure to this file")
+    return parser.parse_args(argv)
+
+
+def image_ids(data):
+    """The ids of the images that have a truth file, sorted as integers."""
+    folder = os.path.join(data, "images")
+    if not os.path.isdir(folder) or not os.path.isdir(os.path.join(data, "truth")):
+        sys.exit(f"error: {data}: no images/ and truth/ folders (see --data)")
+    ids = [name[:-4] for name in os.listdir(folder) if name.endswith(".jpg")
+           and os.path.exists(os.path.join(data, "truth", name[:-4] + ".npz"))]
+    if not ids:
+        sys.exit(f"error: {data}: no image with a truth file")
+    return sorted(ids, key=int)
+
+
+def evaluate(data, ids, settings, ks):
+    """Segment and score every image for every setting and k.
+
+    Returns
+    -------
+    rows : list of dict
+        ``id``, ``setting``, ``k``, ``pri``, ``voi``, ``seconds`` and the
+        ``record`` of ``summary`` (without the arrays), one per fit.
+    """
+    rows = []
+    for number, name in enumerate(ids, 1):
+        image = utils.load_image(os.path.join(data, "images", name + ".jpg"))
+        truths = utils.load_truth(os.path.join(data, "truth", name + ".npz"))
+        start = time.perf_counter()
+        for setting in settings:
+            for k in ks:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = sg.segment(image, k, progress=False, **SETTINGS[setting])
+                record = sg.summary(result, name, k, 0)
+                for field in ("means", "covariances", "weights", "means_rgb",
+                              "log_likelihood_history"):
+                    record.pop(field)
+                labels = result["labels"]
+                rows.append({"id": name, "setting": setting, "k": k,
+                             "pri": sg.probabilistic_rand_index(labels, truths),
+                             "voi": float(np.mean([sg.variation_of_information(labels, truth)
+                                                   for truth in truths])),
+                             "seconds": result["seconds"], "record": record})
+        print(f"[{number}/{len(ids)}] {name}: {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    return rows
+
+
+def mean_scores(rows):
+    return float(np.mean([r["pri"] for r in rows])), float(np.mean([r["voi"] for r in rows]))
+
+
+def summarise(rows, settings, ks, criteria):
+    """Mean PRI and VoI per (setting, k), the best single k, and the auto rows."""
+    table = {}
+    for setting in settings:
+        for k in ks:
+            table[setting, k] = mean_scores([r for r in rows
+                                             if r["setting"] == setting and r["k"] == k])
+    best = {setting: max(ks, key=lambda k: table[setting, k][0]) for setting in settings}
+    auto = {}
+    for setting in settings:
+        for criterion in criteria:
+            chosen = []
+            for name in dict.fromkeys(r["id"] for r in rows):
+                sweep = [r for r in rows if r["setting"] == setting and r["id"] == name]
+                record = sg.choose_k([r["record"] for r in sweep], criterion)
+                chosen.append(sweep[[r["record"] for r in sweep].index(record)])
+            auto[setting, criterion] = (*mean_scores(chosen),
+                                        float(np.mean([r["k"] for r in chosen])))
+    return table, best, auto
+
+
+def markdown(table, best, auto, settings, ks, n_images):
+    lines = [(f"Mean over {n_images} BSDS500 training images; PRI higher is better, VoI "
+              "(nats) lower is better."), "",
+             "| setting | " + " | ".join(f"k = {k}" for k in ks) + " |",
+             "|---|" + "---:|" * len(ks)]
+    for setting in settings:
+        cells = []
+        for k in ks:
+            pri, voi = table[setting, k]
+            cell = f"{pri:.3f} / {voi:.2f}"
+            cells.append(f"**{cell}**" if k == best[setting] else cell)
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    lines += ["", "PRI / VoI per k; bold: the best single k for the whole set (by PRI).", "",
+              "| setting | k chosen | mean k | PRI | VoI |", "|---|---|---:|---:|---:|"]
+    for setting in settings:
+        pri, voi = table[setting, best[setting]]
+        lines.append(f"| {setting} | best single k = {best[setting]} | {best[setting]} "
+                     f"| {pri:.3f} | {voi:.2f} |")
+        for (which, criterion), (pri, voi, mean_k) in auto.items():
+            if which == setting:
+                lines.append(f"| {setting} | auto, {criterion} | {mean_k:.1f} "
+                             f"| {pri:.3f} | {voi:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ids = image_ids(args.data)[: args.limit]
+    start = time.perf_counter()
+    rows = evaluate(args.data, ids, args.settings, args.k)
+    table, best, auto = summarise(rows, args.settings, args.k, args.criteria)
+    print(markdown(table, best, auto, args.settings, args.k, len(ids)))
+    seconds = time.perf_counter() - start
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{len(rows)} fits in {seconds / 60:.1f} min on {platform.machine()} "
+          f"({os.cpu_count()} CPUs, load average {load:.1f}).")
+    if args.json:
+        utils.write_json(args.json, {
+            "settings": {s: SETTINGS[s] for s in args.settings}, "k": args.k,
+            "images": ids, "rows": rows,
+            "mean": [{"setting": s, "k": k, "pri": table[s, k][0], "voi": table[s, k][1]}
+                     for s, k in table],
+            "best_k": best,
+            "auto": [{"setting": s, "criterion": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
+                     for (s, c), v in auto.items()],
+            "seconds": seconds})
+
+
+if __name__ == "__main__":
+    main()
