@@ -203,7 +203,8 @@ def test_sweep_writes_figure_and_table(cli, tmp_path):
 
 def test_k_auto_keeps_the_lowest_bic(cli, tmp_path):
     path = three_blobs(tmp_path)
-    done = cli("--image", path, "--k", "auto", "--k-max", "5", "--out", tmp_path)
+    done = cli("--image", path, "--k", "auto", "--k-max", "5", "--k-criterion", "bic",
+               "--out", tmp_path)
     assert done.returncode == 0, done.stderr
     # The independent reference: scikit-learn's own BIC over the same K.
     pixels = np.asarray(Image.open(path)).reshape(-1, 3).astype(float)

@@ -260,3 +260,38 @@ def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "res").exists()  # refused before any output
+
+
+# --------------------------------------------------------------------------
+# --k auto's gain rule
+# --------------------------------------------------------------------------
+
+def test_choose_k_gain_rule():
+    def records(gains):
+        ll = np.concatenate([[-3.0], -3.0 + np.cumsum(gains)])
+        return [{"k": k, "log_likelihood": value, "bic": -value} for k, value in
+                zip(range(2, 2 + len(ll)), ll)]
+    step = sg.K_GAIN
+    # gains 2->3 large, 3->4 small, 4->5 large again: the first small one decides
+    assert sg.choose_k(records([10 * step, 0.5 * step, 10 * step]))["k"] == 3
+    assert sg.choose_k(records([0.5 * step, 10 * step]))["k"] == 2
+    # never small: the largest K tried
+    assert sg.choose_k(records([10 * step, 5 * step, 2 * step]))["k"] == 5
+    # BIC still means the lowest BIC (here: the highest log-likelihood)
+    assert sg.choose_k(records([10 * step, 0.5 * step, 10 * step]), "bic")["k"] == 5
+
+
+def test_cli_k_auto_gain_on_three_blobs(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(3), 400)
+    means = np.array([[200, 40, 40], [40, 160, 60], [60, 60, 200]], float)
+    image = (means[truth] + rng.normal(0, 12, (1200, 3))).reshape(30, 40, 3)
+    Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(tmp_path / "b.png")
+    done = cli("--image", tmp_path / "b.png", "--k", "auto", "--k-max", "6", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "kept k=3" in done.stdout
+    record = json.loads((tmp_path / "b_k3.json").read_text())
+    selection = record["selection"]
+    assert selection["criterion"] == "gain" and selection["k"] == [2, 3, 4, 5, 6]
+    gains = np.diff(selection["log_likelihood"])
+    assert gains[0] >= sg.K_GAIN > gains[1]
