@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 from scipy.ndimage import gaussian_filter
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
@@ -616,6 +617,45 @@ def smoothed_argmax(component_gamma, ncomp, shape, sigma):
     return labels
 
 
+def connected_regions(labels, min_area):
+    """Split each label into connected regions and fold the small ones into large ones.
+
+    A colour label may cover several separate objects (dark shading on two
+    of them, say); its connected pieces are separate regions here. A region
+    of fewer than ``min_area`` pixels takes, pixel by pixel, the region and
+    label of the nearest pixel of a large region (Euclidean distance), which
+    removes the specks that smoothing leaves.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (h, w), uint8
+        Component of each pixel.
+    min_area : int
+        In pixels. If no region is this large, nothing is folded.
+
+    Returns
+    -------
+    regions : ndarray of shape (h, w), int32
+        Region of each pixel, numbered 0 .. n_regions - 1; pixels of a region
+        are 4-connected (those that took over a small region border it).
+    labels : ndarray of shape (h, w), uint8
+        Component of each pixel after the folding: constant over a region.
+    """
+    from skimage.measure import label as connected  # only here, as rgb2lab
+
+    # background=-1: no value is background; 4-neighbours of equal label join.
+    regions = connected(labels, background=-1, connectivity=1)
+    small = np.bincount(regions.ravel())[regions] < min_area
+    if small.any() and not small.all():
+        nearest = tuple(ndimage.distance_transform_edt(small, return_distances=False,
+                                                        return_indices=True))
+        regions, labels = regions[nearest], labels[nearest]
+    present = np.flatnonzero(np.bincount(regions.ravel()))
+    lookup = np.zeros(present[-1] + 1, dtype=np.int32)
+    lookup[present] = np.arange(len(present))
+    return lookup[regions], labels
+
+
 def label_means(image, labels, ncomp):
     """Mean colour of each label's pixels.
 
@@ -641,7 +681,7 @@ def label_means(image, labels, ncomp):
 # --------------------------------------------------------------------------
 
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
-            color_space="rgb", spatial=0.0, smooth=0.0):
+            color_space="rgb", spatial=0.0, smooth=0.0, min_region=0):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
     The fit runs on the distinct colours weighted by their pixel counts, which
@@ -668,6 +708,9 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
     smooth : float, default=0
         Sigma in pixels of the Gaussian that smooths each component's
         responsibilities before the argmax (``smoothed_argmax``); 0 does not.
+    min_region : int, default=0
+        If above 0, also split the labels into connected regions and fold
+        regions of fewer pixels into their neighbours (``connected_regions``).
 
     Returns
     -------
@@ -675,7 +718,7 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
         ``gmm`` (the fitted GMM), ``labels`` (h, w), ``mean`` and ``std`` (c,)
         of the colour features' Z-score, ``means_rgb`` (K, c) (each
         component's mean colour in the image's units), ``n_colours`` and
-        ``seconds``.
+        ``seconds``; with ``min_region``, also ``regions`` (h, w) int32.
     """
     start = time.perf_counter()
     h, w = image.shape[:2]
@@ -699,15 +742,21 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
         labels = spatial_argmax(gmm, colours_norm, inverse, (h, w), spatial)
     else:
         labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(h, w)
-    if color_space == "rgb" and spatial == 0:
+    regions = None
+    if min_region > 0:
+        regions, labels = connected_regions(labels, min_region)
+    if color_space == "rgb" and spatial == 0 and min_region == 0:
         means_rgb = gmm.mus * std + mean
     else:
         # The components' means are in other units (or include the position):
         # each label's mean colour is what a reader of the figure expects.
         means_rgb = label_means(image, labels, gmm.ncomp)
-    return {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
-            "n_colours": len(colours), "warm_up_iterations": warm_up_iterations,
-            "seconds": time.perf_counter() - start}
+    result = {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
+              "n_colours": len(colours), "warm_up_iterations": warm_up_iterations,
+              "seconds": time.perf_counter() - start}
+    if regions is not None:
+        result["regions"] = regions
+    return result
 
 
 def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, progress=True):
@@ -776,10 +825,20 @@ def summary(result, image_path, k, seed):
 
 
 def save(image, result, record, out, stem, show=False):
-    """Write the label map, the figure and the JSON record, each atomically."""
+    """Write the label map, the figure and the JSON record, each atomically.
+
+    With ``regions`` in the result, also the region map: a 16-bit PNG, or a
+    ``.npy`` when there are more regions than 16 bits can number.
+    """
     base = os.path.join(out, f"{stem}_k{record['k']}")
     utils.write_atomic(base + "_labels.png",
                        lambda tmp: Image.fromarray(result["labels"]).save(tmp, format="PNG"))
+    regions = result.get("regions")
+    if regions is not None and regions.max() < 2**16:
+        utils.write_atomic(base + "_regions.png", lambda tmp: Image.fromarray(
+            regions.astype(np.uint16)).save(tmp, format="PNG"))
+    elif regions is not None:
+        utils.write_atomic(base + "_regions.npy", lambda tmp: np.save(tmp, regions))
     utils.visualize(image, result["labels"], np.asarray(record["means_rgb"]),
                     record["log_likelihood_history"],
                     title=(f"{stem}: GMM, k = {record['k']}, "
@@ -848,7 +907,7 @@ def sweep_table(records):
 
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
          out="results", show=False, progress=True, k_max=K_MAX, criterion="gain",
-         color_space="rgb", spatial=0.0, smooth=0.0, truth=None):
+         color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, truth=None):
     """Segment one image for one or several K and write the results.
 
     Parameters
@@ -869,10 +928,11 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         Largest K tried by ``"auto"``.
     criterion : {"gain", "bic", "aic"}, default="gain"
         See ``choose_k``.
-    color_space, spatial, smooth : see ``segment``.
+    color_space, spatial, smooth, min_region : see ``segment``.
     truth : str, optional
         Human segmentation(s) of the image (``utils.load_truth``): each
-        record then holds ``truth``, the scores of ``truth_scores``.
+        record then holds ``truth``, the scores of ``truth_scores`` (of the
+        regions with ``min_region``, else of the labels).
 
     Returns
     -------
@@ -894,12 +954,15 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
     fits = []
     for k in ks:
         result = segment(image, k, iteration, tol, seed, progress, color_space, spatial,
-                         smooth)
+                         smooth, min_region)
         record = summary(result, image_path, k, seed)
-        record.update(color_space=color_space, spatial=spatial, smooth=smooth)
+        record.update(color_space=color_space, spatial=spatial, smooth=smooth,
+                      min_region=min_region)
+        segmentation = result.get("regions", result["labels"])
+        if "regions" in result:
+            record["n_regions"] = int(segmentation.max()) + 1
         if truths is not None:
-            record["truth"] = {"path": os.fspath(truth),
-                               **truth_scores(result["labels"], truths)}
+            record["truth"] = {"path": os.fspath(truth), **truth_scores(segmentation, truths)}
         if not auto:  # written at once, so an interrupted sweep keeps what it finished
             save(image, result, record, out, stem, show)
         fits.append((result, record))
@@ -1359,6 +1422,18 @@ def _non_negative_float(name):
     return parse
 
 
+def _non_negative_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not {text!r}")
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, not {value}")
+        return value
+    return parse
+
+
 def parse_args(argv=None):
     parser = _Parser(
         prog="segmentation_GMM.py",
@@ -1407,6 +1482,12 @@ def parse_args(argv=None):
                          metavar="S",
                          help="blur each component's responsibilities with a Gaussian of "
                               "S pixels before labelling (default: 0, none)")
+    quality.add_argument("--min-region", type=_non_negative_int("min-region"), default=0,
+                         metavar="A",
+                         help="also split the labels into connected regions, fold regions "
+                              "under A pixels into the nearest larger one, and write them "
+                              "(<stem>_k<K>_regions.png, 16-bit); --truth then scores the "
+                              "regions (default: 0, off)")
     quality.add_argument("--truth", metavar="PATH",
                          help="human segmentation(s) of the image: a label image, .npy, "
                               ".npz (key segs) or BSDS .mat; prints and records PRI, VoI "
@@ -1438,7 +1519,7 @@ def cli(argv=None):
         else:
             records = main(args.image, args.k, args.iters, args.tol, args.seed, args.out,
                            args.show, k_max=args.k_max, criterion=args.k_criterion,
-                           color_space=args.color_space,
+                           min_region=args.min_region, color_space=args.color_space,
                            spatial=args.spatial, smooth=args.smooth, truth=args.truth)
     except utils.InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1460,7 +1541,8 @@ def cli(argv=None):
               f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
         if "truth" in record:
             scores = record["truth"]
-            print(f"k={record['k']}: PRI {scores['pri']:.4f}, VoI {scores['voi']:.4f} nats, "
+            scored = f"{record['n_regions']} regions" if "n_regions" in record else "labels"
+            print(f"k={record['k']}: {scored}: PRI {scores['pri']:.4f}, VoI {scores['voi']:.4f} nats, "
                   f"ARI {scores['ari']:.4f} against {scores['humans']} human "
                   f"segmentation(s) in {scores['path']}")
         if "selection" in record:

@@ -100,7 +100,7 @@ def evaluate(data, ids, settings, ks):
                 for field in ("means", "covariances", "weights", "means_rgb",
                               "log_likelihood_history"):
                     record.pop(field)
-                labels = result["labels"]
+                labels = result.get("regions", result["labels"])
                 rows.append({"id": name, "setting": setting, "k": k,
                              "pri": sg.probabilistic_rand_index(labels, truths),
                              "voi": float(np.mean([sg.variation_of_information(labels, truth)

@@ -237,7 +237,7 @@ def test_cli_truth_writes_scores(cli, tmp_path):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", ["smooth", "spatial", "space", "missing", "shape", "garbage",
-                                  "float", "grey"])
+                                  "float", "grey", "region"])
 def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
     image = noisy_regions([[150, 30, 30], [90, 160, 220]], disc_truth(30, 40), noise=6)
     Image.fromarray(image).save(tmp_path / "disc.png")
@@ -252,7 +252,8 @@ def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
             "shape": ["--truth", tmp_path / "small.npy"],
             "garbage": ["--truth", tmp_path / "garbage.npy"],
             "float": ["--truth", tmp_path / "float.npy"],
-            "grey": ["--color-space", "lab", "--image", tmp_path / "grey.png"]}[case]
+            "grey": ["--color-space", "lab", "--image", tmp_path / "grey.png"],
+            "region": ["--min-region", "-5"]}[case]
     if "--image" not in args:
         args = ["--image", tmp_path / "disc.png", *args]
     done = cli(*args, "--k", "2", "--out", tmp_path / "res")
@@ -295,3 +296,51 @@ def test_cli_k_auto_gain_on_three_blobs(cli, tmp_path):
     assert selection["criterion"] == "gain" and selection["k"] == [2, 3, 4, 5, 6]
     gains = np.diff(selection["log_likelihood"])
     assert gains[0] >= sg.K_GAIN > gains[1]
+
+
+# --------------------------------------------------------------------------
+# --min-region
+# --------------------------------------------------------------------------
+
+def test_connected_regions_split_and_fold():
+    labels = np.zeros((6, 9), dtype=np.uint8)
+    labels[:, 3:6] = 1          # a band of label 1 splits label 0 in two
+    labels[1, 1] = 1            # a one-pixel speck of 1 inside the left part
+    regions, folded = sg.connected_regions(labels, min_area=2)
+    # the speck took the region and label around it
+    assert folded[1, 1] == 0 and regions[1, 1] == regions[0, 0]
+    np.testing.assert_array_equal(folded[:, 3:6], 1)
+    # left, band, right: three regions numbered 0..2, each one of the parts
+    assert sorted(np.unique(regions)) == [0, 1, 2]
+    parts = np.zeros((6, 9), int)
+    parts[:, 3:6], parts[:, 6:] = 1, 2
+    assert adjusted_rand_score(parts.ravel(), regions.ravel()) == 1.0
+    # nothing is large enough: nothing is folded, the speck stays its own region
+    regions, folded = sg.connected_regions(labels, min_area=100)
+    assert len(np.unique(regions)) == 4
+    np.testing.assert_array_equal(folded, labels)
+
+
+def test_cli_min_region_writes_regions_and_scores_them(cli, tmp_path):
+    # two discs of one colour on a background: one label, two regions
+    truth = np.zeros((30, 60), int)
+    rows, cols = np.mgrid[:30, :60]
+    truth[(rows - 15) ** 2 + (cols - 15) ** 2 < 80] = 1
+    truth[(rows - 15) ** 2 + (cols - 45) ** 2 < 80] = 2
+    image = noisy_regions([[40, 60, 160], [200, 180, 40], [200, 180, 40]], truth, noise=5)
+    Image.fromarray(image).save(tmp_path / "two.png")
+    np.save(tmp_path / "truth.npy", truth)
+    done = cli("--image", tmp_path / "two.png", "--k", "2", "--min-region", "20",
+               "--truth", tmp_path / "truth.npy", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    regions_png = Image.open(tmp_path / "two_k2_regions.png")
+    assert regions_png.mode.startswith("I")  # 16-bit
+    regions = np.asarray(regions_png).astype(int)
+    record = json.loads((tmp_path / "two_k2.json").read_text())
+    assert record["n_regions"] == 3 and record["min_region"] == 20
+    assert adjusted_rand_score(truth.ravel(), regions.ravel()) == 1.0
+    assert record["truth"]["pri"] == pytest.approx(1.0)
+    assert record["truth"]["voi"] == pytest.approx(0.0, abs=1e-9)
+    # the labels themselves still have two values: the discs share one
+    labels = np.asarray(Image.open(tmp_path / "two_k2_labels.png"))
+    assert labels[15, 15] == labels[15, 45] != labels[0, 0]
