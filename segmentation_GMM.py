@@ -656,6 +656,114 @@ def connected_regions(labels, min_area):
     return lookup[regions], labels
 
 
+def region_adjacency(regions):
+    """The pairs of regions that touch (4-neighbours).
+
+    Parameters
+    ----------
+    regions : ndarray of shape (h, w), int
+        Numbered 0 .. n_regions - 1.
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2), int64
+        Each touching pair once, smaller number first.
+    """
+    n = int(regions.max()) + 1
+    keys = []
+    for a, b in ((regions[:, :-1], regions[:, 1:]), (regions[:-1, :], regions[1:, :])):
+        a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
+        border = a != b
+        keys.append(np.unique(np.minimum(a, b)[border] * n + np.maximum(a, b)[border]))
+    keys = np.unique(np.concatenate(keys))
+    return np.stack([keys // n, keys % n], axis=1)
+
+
+def merge_regions(regions, image, max_difference):
+    """Merge touching regions of similar colour, the most similar pair first.
+
+    Colour shading splits one surface into several components; two touching
+    regions whose mean colours differ by less than ``max_difference`` (CIE76
+    Delta E in CIELAB, about 2.3 for a just noticeable difference) become
+    one, and the merged region's mean is compared afresh with its
+    neighbours. A single threshold leaves a simple image few regions and a
+    busy one many, which one K for every image cannot.
+
+    Parameters
+    ----------
+    regions : ndarray of shape (h, w), int
+        Numbered 0 .. n_regions - 1 (``connected_regions``).
+    image : ndarray of shape (h, w, c)
+        c = 1 is compared as grey (lightness only).
+    max_difference : float
+        Delta E.
+
+    Returns
+    -------
+    regions : ndarray of shape (h, w), int32
+        Numbered 0 .. n_merged - 1.
+    """
+    import heapq
+
+    from skimage.color import rgb2lab
+
+    n = int(regions.max()) + 1
+    flat = regions.ravel()
+    counts = np.bincount(flat, minlength=n).astype(np.float64)
+    sums = np.stack([np.bincount(flat, weights=image[:, :, ch].ravel(), minlength=n)
+                     for ch in range(image.shape[2])], axis=1)
+    top = utils.max_value(image)
+
+    def lab(rows):
+        rgb = np.clip(sums[rows] / counts[rows, None] / top, 0.0, 1.0)
+        return rgb2lab(np.broadcast_to(rgb, (len(rgb), 3))[None])[0]
+
+    colour = lab(np.arange(n))
+    neighbours = [set() for _ in range(n)]
+    pairs = region_adjacency(regions)
+    for i, j in pairs:
+        neighbours[i].add(j)
+        neighbours[j].add(i)
+    differences = np.linalg.norm(colour[pairs[:, 0]] - colour[pairs[:, 1]], axis=1)
+    # A pair's entry carries both regions' versions: once either has grown
+    # (its mean colour changed), the entry is stale and skipped.
+    version = np.zeros(n, dtype=np.int64)
+    heap = [(d, i, j, 0, 0) for d, (i, j) in zip(differences.tolist(), pairs.tolist())
+            if d < max_difference]
+    heapq.heapify(heap)
+    owner = np.arange(n)  # owner[i] == i while region i stands on its own
+    while heap:
+        _, i, j, version_i, version_j = heapq.heappop(heap)
+        if version[i] != version_i or version[j] != version_j or owner[j] != j:
+            continue
+        counts[i] += counts[j]
+        sums[i] += sums[j]
+        owner[j] = i
+        version[i] += 1
+        version[j] += 1
+        for m in neighbours[j]:
+            neighbours[m].discard(j)
+            if m != i:
+                neighbours[m].add(i)
+                neighbours[i].add(m)
+        neighbours[j] = set()
+        colour[i] = lab(np.array([i]))[0]
+        for m in neighbours[i]:
+            d = float(np.linalg.norm(colour[i] - colour[m]))
+            if d < max_difference:
+                first, second = min(i, m), max(i, m)
+                heapq.heappush(heap, (d, first, second, int(version[first]),
+                                      int(version[second])))
+    # Follow each region to the one it was merged into, to the end.
+    while True:
+        followed = owner[owner]
+        if np.array_equal(followed, owner):
+            break
+        owner = followed
+    _, merged = np.unique(owner, return_inverse=True)
+    return merged.astype(np.int32)[regions]
+
+
 def label_means(image, labels, ncomp):
     """Mean colour of each label's pixels.
 
@@ -681,7 +789,7 @@ def label_means(image, labels, ncomp):
 # --------------------------------------------------------------------------
 
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
-            color_space="rgb", spatial=0.0, smooth=0.0, min_region=0):
+            color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, merge=0.0):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
     The fit runs on the distinct colours weighted by their pixel counts, which
@@ -711,6 +819,9 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
     min_region : int, default=0
         If above 0, also split the labels into connected regions and fold
         regions of fewer pixels into their neighbours (``connected_regions``).
+    merge : float, default=0
+        If above 0, also merge touching regions whose mean colours differ by
+        less than this CIELAB Delta E (``merge_regions``).
 
     Returns
     -------
@@ -718,7 +829,8 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
         ``gmm`` (the fitted GMM), ``labels`` (h, w), ``mean`` and ``std`` (c,)
         of the colour features' Z-score, ``means_rgb`` (K, c) (each
         component's mean colour in the image's units), ``n_colours`` and
-        ``seconds``; with ``min_region``, also ``regions`` (h, w) int32.
+        ``seconds``; with ``min_region`` or ``merge``, also ``regions`` (h, w)
+        int32.
     """
     start = time.perf_counter()
     h, w = image.shape[:2]
@@ -743,9 +855,11 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
     else:
         labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(h, w)
     regions = None
-    if min_region > 0:
+    if min_region > 0 or merge > 0:
         regions, labels = connected_regions(labels, min_region)
-    if color_space == "rgb" and spatial == 0 and min_region == 0:
+    if merge > 0:
+        regions = merge_regions(regions, image, merge)
+    if color_space == "rgb" and spatial == 0 and regions is None:
         means_rgb = gmm.mus * std + mean
     else:
         # The components' means are in other units (or include the position):
@@ -907,7 +1021,7 @@ def sweep_table(records):
 
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
          out="results", show=False, progress=True, k_max=K_MAX, criterion="gain",
-         color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, truth=None):
+         color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, merge=0.0, truth=None):
     """Segment one image for one or several K and write the results.
 
     Parameters
@@ -928,11 +1042,11 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         Largest K tried by ``"auto"``.
     criterion : {"gain", "bic", "aic"}, default="gain"
         See ``choose_k``.
-    color_space, spatial, smooth, min_region : see ``segment``.
+    color_space, spatial, smooth, min_region, merge : see ``segment``.
     truth : str, optional
         Human segmentation(s) of the image (``utils.load_truth``): each
         record then holds ``truth``, the scores of ``truth_scores`` (of the
-        regions with ``min_region``, else of the labels).
+        regions with ``min_region`` or ``merge``, else of the labels).
 
     Returns
     -------
@@ -954,10 +1068,10 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
     fits = []
     for k in ks:
         result = segment(image, k, iteration, tol, seed, progress, color_space, spatial,
-                         smooth, min_region)
+                         smooth, min_region, merge)
         record = summary(result, image_path, k, seed)
         record.update(color_space=color_space, spatial=spatial, smooth=smooth,
-                      min_region=min_region)
+                      min_region=min_region, merge=merge)
         segmentation = result.get("regions", result["labels"])
         if "regions" in result:
             record["n_regions"] = int(segmentation.max()) + 1
@@ -1488,6 +1602,11 @@ def parse_args(argv=None):
                               "under A pixels into the nearest larger one, and write them "
                               "(<stem>_k<K>_regions.png, 16-bit); --truth then scores the "
                               "regions (default: 0, off)")
+    quality.add_argument("--merge", type=_non_negative_float("merge"), default=0.0,
+                         metavar="D",
+                         help="also merge touching regions whose mean colours differ by less "
+                              "than D (CIELAB Delta E), most similar first; implies the "
+                              "regions of --min-region (default: 0, off)")
     quality.add_argument("--truth", metavar="PATH",
                          help="human segmentation(s) of the image: a label image, .npy, "
                               ".npz (key segs) or BSDS .mat; prints and records PRI, VoI "
@@ -1519,7 +1638,8 @@ def cli(argv=None):
         else:
             records = main(args.image, args.k, args.iters, args.tol, args.seed, args.out,
                            args.show, k_max=args.k_max, criterion=args.k_criterion,
-                           min_region=args.min_region, color_space=args.color_space,
+                           min_region=args.min_region, merge=args.merge,
+                           color_space=args.color_space,
                            spatial=args.spatial, smooth=args.smooth, truth=args.truth)
     except utils.InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
