@@ -344,3 +344,52 @@ def test_cli_min_region_writes_regions_and_scores_them(cli, tmp_path):
     # the labels themselves still have two values: the discs share one
     labels = np.asarray(Image.open(tmp_path / "two_k2_labels.png"))
     assert labels[15, 15] == labels[15, 45] != labels[0, 0]
+
+
+# --------------------------------------------------------------------------
+# --merge
+# --------------------------------------------------------------------------
+
+def stripes(colours, width=3, height=4):
+    """Vertical stripes, one colour each, and their region map 0, 1, 2, ..."""
+    regions = np.repeat(np.arange(len(colours)), width)[None].repeat(height, axis=0)
+    return np.asarray(colours, dtype=np.uint8)[regions], regions
+
+
+def test_region_adjacency_of_stripes_and_a_square():
+    _, regions = stripes([[0, 0, 0]] * 3)
+    np.testing.assert_array_equal(sg.region_adjacency(regions), [[0, 1], [1, 2]])
+    square = np.zeros((5, 5), int)
+    square[1:4, 1:4] = 1
+    square[2, 2] = 2  # inside region 1 only
+    np.testing.assert_array_equal(sg.region_adjacency(square), [[0, 1], [1, 2]])
+
+
+def test_merge_regions_joins_similar_neighbours_only():
+    colours = [[200, 30, 30], [206, 34, 30], [30, 30, 200]]
+    image, regions = stripes(colours)
+    lab = rgb2lab(np.array([colours], dtype=float) / 255)[0]
+    close = np.linalg.norm(lab[0] - lab[1])
+    assert 1 < close < 10  # a few Delta E apart, the blue far away
+    merged = sg.merge_regions(regions, image, close + 0.01)
+    assert adjusted_rand_score([0, 0, 1], merged[0, ::3]) == 1.0
+    merged = sg.merge_regions(regions, image, close - 0.01)
+    assert len(np.unique(merged)) == 3
+    # red and blue are never neighbours of each other's colour: all merge
+    # only when the threshold passes the red-blue difference
+    assert len(np.unique(sg.merge_regions(regions, image, 1000.0))) == 1
+
+
+def test_merge_regions_compares_merged_means():
+    # Grey levels 100, 104, 108, 112 side by side, the threshold between one
+    # and two steps. Lightness steps shrink as grey brightens, so 108-112
+    # merges first (mean 110); 104 is then 1.5 steps from it, and 100-104
+    # merges next. A chain of the original neighbours would make one region.
+    grey = np.array([100, 104, 108, 112], dtype=np.uint8)
+    image, regions = stripes(grey[:, None])
+    image = image[:, :, :1]
+    lightness = rgb2lab(np.repeat(grey[:, None], 3, axis=1)[None] / 255)[0, :, 0]
+    step = lightness[1] - lightness[0]
+    merged = sg.merge_regions(regions, image, 1.2 * step)
+    assert np.all(np.diff(lightness)[::-1] < np.diff(lightness)[0] + 1e-12)
+    assert adjusted_rand_score([0, 0, 1, 1], merged[0, ::3]) == 1.0
