@@ -974,7 +974,7 @@ K_GAIN = 0.05
 CRITERIA = ("gain", "bic", "aic")
 
 
-def choose_k(records, criterion="gain"):
+def choose_k(records, criterion="gain", gain=K_GAIN):
     """The record of the K a model-selection criterion prefers.
 
     Parameters
@@ -983,8 +983,10 @@ def choose_k(records, criterion="gain"):
         One record per K (see ``summary``), in increasing K.
     criterion : {"gain", "bic", "aic"}, default="gain"
         "gain": the first K whose next record's ``log_likelihood`` is less than
-        ``K_GAIN`` higher (the last K if every step gains more); "bic" and
+        ``gain`` higher (the last K if every step gains more); "bic" and
         "aic": the lowest value wins.
+    gain : float, default=K_GAIN
+        Nats per pixel.
 
     Returns
     -------
@@ -993,7 +995,7 @@ def choose_k(records, criterion="gain"):
     """
     if criterion == "gain":
         for record, following in itertools.pairwise(records):
-            if following["log_likelihood"] - record["log_likelihood"] < K_GAIN:
+            if following["log_likelihood"] - record["log_likelihood"] < gain:
                 return record
         return records[-1]
     return min(records, key=lambda record: record[criterion])

@@ -24,14 +24,17 @@ What it does:
 4. Prints a Markdown table of the mean PRI and VoI over the images for each
    (setting, k); the best single k per setting for the whole set (the
    "ODS"-like figure the literature reports; chosen by PRI); and the
-   ``--k auto`` row: each image's k chosen from its own sweep by
-   ``choose_k`` with each criterion of ``--criteria`` (no human looked at).
+   ``--k auto`` rows: each image's k chosen from its own sweep by
+   ``choose_k`` with each criterion of ``--criteria`` and each gain threshold
+   of ``--gains`` (no human looked at). ``--from-json`` prints the tables of a
+   saved run again, without segmenting.
 
 Published BSDS500 figures (test set, ODS): Felzenszwalb-Huttenlocher PRI 0.79 /
 VoI 2.16, Mean Shift 0.79 / 1.85, gPb-owt-ucm 0.83 / 1.69.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -66,7 +69,12 @@ def parse_args(argv=None):
                         default=list(SETTINGS), help="default: all")
     parser.add_argument("--criteria", nargs="+", default=list(sg.CRITERIA),
                         choices=list(sg.CRITERIA), help="for the auto row (default: all)")
+    parser.add_argument("--gains", nargs="+", type=float, default=[0.02, 0.05, 0.1, 0.2],
+                        help="thresholds (nats/pixel) of the gain rule to compare in the "
+                             "auto rows (default: 0.02 0.05 0.1 0.2)")
     parser.add_argument("--limit", type=int, help="only the first N images (a quick look)")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="print the tables of a saved --json run instead of segmenting")
     parser.add_argument("--json", help="also write every figure to this file")
     return parser.parse_args(argv)
 
@@ -121,7 +129,18 @@ def mean_scores(rows):
     return float(np.mean([r["pri"] for r in rows])), float(np.mean([r["voi"] for r in rows]))
 
 
-def summarise(rows, settings, ks, criteria):
+def auto_rules(criteria, gains):
+    """The rules of the auto rows: (name, criterion, gain threshold)."""
+    rules = []
+    for criterion in criteria:
+        if criterion == "gain":
+            rules += [(f"gain < {gain:g}", "gain", gain) for gain in gains]
+        else:
+            rules.append((criterion, criterion, sg.K_GAIN))
+    return rules
+
+
+def summarise(rows, settings, ks, rules):
     """Mean PRI and VoI per (setting, k), the best single k, and the auto rows."""
     table = {}
     for setting in settings:
@@ -131,14 +150,14 @@ def summarise(rows, settings, ks, criteria):
     best = {setting: max(ks, key=lambda k: table[setting, k][0]) for setting in settings}
     auto = {}
     for setting in settings:
-        for criterion in criteria:
+        for rule, criterion, gain in rules:
             chosen = []
             for name in dict.fromkeys(r["id"] for r in rows):
                 sweep = [r for r in rows if r["setting"] == setting and r["id"] == name]
-                record = sg.choose_k([r["record"] for r in sweep], criterion)
-                chosen.append(sweep[[r["record"] for r in sweep].index(record)])
-            auto[setting, criterion] = (*mean_scores(chosen),
-                                        float(np.mean([r["k"] for r in chosen])))
+                records = [r["record"] for r in sweep]
+                chosen.append(sweep[records.index(sg.choose_k(records, criterion, gain))])
+            auto[setting, rule] = (*mean_scores(chosen),
+                                   float(np.mean([r["k"] for r in chosen])))
     return table, best, auto
 
 
@@ -160,19 +179,27 @@ def markdown(table, best, auto, settings, ks, n_images):
         pri, voi = table[setting, best[setting]]
         lines.append(f"| {setting} | best single k = {best[setting]} | {best[setting]} "
                      f"| {pri:.3f} | {voi:.2f} |")
-        for (which, criterion), (pri, voi, mean_k) in auto.items():
+        for (which, rule), (pri, voi, mean_k) in auto.items():
             if which == setting:
-                lines.append(f"| {setting} | auto, {criterion} | {mean_k:.1f} "
+                lines.append(f"| {setting} | auto, {rule} | {mean_k:.1f} "
                              f"| {pri:.3f} | {voi:.2f} |")
     return "\n".join(lines)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    rules = auto_rules(args.criteria, args.gains)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        settings = list(saved["settings"])
+        table, best, auto = summarise(saved["rows"], settings, saved["k"], rules)
+        print(markdown(table, best, auto, settings, saved["k"], len(saved["images"])))
+        return
     ids = image_ids(args.data)[: args.limit]
     start = time.perf_counter()
     rows = evaluate(args.data, ids, args.settings, args.k)
-    table, best, auto = summarise(rows, args.settings, args.k, args.criteria)
+    table, best, auto = summarise(rows, args.settings, args.k, rules)
     print(markdown(table, best, auto, args.settings, args.k, len(ids)))
     seconds = time.perf_counter() - start
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -185,7 +212,7 @@ def main(argv=None):
             "mean": [{"setting": s, "k": k, "pri": table[s, k][0], "voi": table[s, k][1]}
                      for s, k in table],
             "best_k": best,
-            "auto": [{"setting": s, "criterion": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
+            "auto": [{"setting": s, "rule": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
                      for (s, c), v in auto.items()],
             "seconds": seconds})
 
