@@ -1622,6 +1622,10 @@ def parse_args(argv=None):
         if args.k_max < 2:
             parser.error(f"--k-max must be at least 2 for --k auto, not {args.k_max}")
         args.k = "auto"
+    if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
+                                   or args.min_region or args.merge or args.truth):
+        parser.error("--color-space, --spatial, --smooth, --min-region, --merge and --truth "
+                     "are for images, not --video")
     return args
 
 

@@ -237,7 +237,7 @@ def test_cli_truth_writes_scores(cli, tmp_path):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", ["smooth", "spatial", "space", "missing", "shape", "garbage",
-                                  "float", "grey", "region"])
+                                  "float", "grey", "region", "video"])
 def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
     image = noisy_regions([[150, 30, 30], [90, 160, 220]], disc_truth(30, 40), noise=6)
     Image.fromarray(image).save(tmp_path / "disc.png")
@@ -253,8 +253,9 @@ def test_bad_quality_input_one_line_exit_2(cli, tmp_path, case):
             "garbage": ["--truth", tmp_path / "garbage.npy"],
             "float": ["--truth", tmp_path / "float.npy"],
             "grey": ["--color-space", "lab", "--image", tmp_path / "grey.png"],
-            "region": ["--min-region", "-5"]}[case]
-    if "--image" not in args:
+            "region": ["--min-region", "-5"],
+            "video": ["--video", tmp_path / "disc.png", "--smooth", "2"]}[case]
+    if "--image" not in args and "--video" not in args:
         args = ["--image", tmp_path / "disc.png", *args]
     done = cli(*args, "--k", "2", "--out", tmp_path / "res")
     assert done.returncode == 2
