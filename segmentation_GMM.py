@@ -959,7 +959,7 @@ def save(image, result, record, out, stem, show=False):
                     record["log_likelihood_history"],
                     title=(f"{stem}: GMM, k = {record['k']}, "
                            f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
-                    path=base + "_segmentation.png", show=show)
+                    path=base + "_segmentation.png", show=show, regions=regions)
     utils.write_json(base + ".json", record)
 
 

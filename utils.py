@@ -243,7 +243,7 @@ def _finish(figure, path, show):
 
 
 def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
-              path=None, show=False):
+              path=None, show=False, regions=None):
     """Draw the segmentation: the image, its recolouring, one mask per cluster.
 
     Parameters
@@ -262,6 +262,10 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         Where to save the figure (PNG), atomically.
     show : bool, default=False
         Open a window. Only then is pyplot (and a GUI backend) used.
+    regions : ndarray of shape (h, w), optional
+        Region of each pixel, 0..R-1 (``--min-region``, ``--merge``): the
+        second panel then paints each region with its mean colour instead of
+        each pixel with its component's.
 
     Returns
     -------
@@ -291,7 +295,19 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         ax.set_yticks([])
 
     show_image(axes[0], image_small, "input")
-    show_image(axes[1], recoloured, f"{ncomp} components (mean colour)")
+    if regions is None:
+        show_image(axes[1], recoloured, f"{ncomp} components (mean colour)")
+    else:
+        # The segmentation that was scored: each region in its mean colour
+        # (over the display copy's pixels, which is all the panel shows).
+        _, regions_small = display_copy(image, regions)
+        flat = regions_small.ravel()
+        n_regions = int(regions.max()) + 1
+        counts = np.maximum(np.bincount(flat, minlength=n_regions), 1)
+        means = np.stack([np.bincount(flat, weights=image_small[:, :, ch].ravel(),
+                                      minlength=n_regions)
+                          for ch in range(image_small.shape[2])], axis=1) / counts[:, None]
+        show_image(axes[1], means[regions_small], f"{n_regions} regions (mean colour)")
     share = np.bincount(labels.ravel(), minlength=ncomp) / labels.size
     for k in range(ncomp):
         ax = axes[2 + k]
