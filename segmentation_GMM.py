@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from scipy.ndimage import gaussian_filter
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.cluster import KMeans
@@ -612,7 +611,8 @@ def smoothed_argmax(component_gamma, ncomp, shape, sigma):
     best = np.full(shape, -np.inf)
     labels = np.zeros(shape, dtype=np.uint8)
     for k in range(ncomp):
-        smoothed = gaussian_filter(component_gamma(k).reshape(shape), sigma, mode="nearest")
+        smoothed = ndimage.gaussian_filter(component_gamma(k).reshape(shape), sigma,
+                                           mode="nearest")
         better = smoothed > best
         best[better] = smoothed[better]
         labels[better] = k
