@@ -2,7 +2,7 @@
 
 One command, from the repository root::
 
-    python bench/bench_bsds.py                     # ~10 min on 2 busy cores
+    python bench/bench_bsds.py                     # ~13 min on 2 busy cores
     python bench/bench_bsds.py --json bsds.json    # also save every figure
 
 What it does:
@@ -18,9 +18,9 @@ What it does:
    merged regions.
 3. Scores each segmentation against the image's humans with the project's
    ``probabilistic_rand_index`` and ``variation_of_information`` (mean over
-   the humans, nats), on the labels as given: a label may cover several
-   disconnected regions, which is a legitimate segmentation for these
-   label-free measures.
+   the humans, nats), on the segmentation as given: the labels (one may
+   cover several disconnected regions, a legitimate segmentation for these
+   label-free measures), or the regions where a setting makes them.
 4. Prints a Markdown table of the mean PRI and VoI over the images for each
    (setting, k); the best single k per setting for the whole set (the
    "ODS"-like figure the literature reports; chosen by PRI); and the
