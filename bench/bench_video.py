@@ -61,6 +61,7 @@ def make_demo(k=4, frames=60):
 
     from PIL import Image
 
+    os.makedirs(DATA, exist_ok=True)  # gitignored: absent on a fresh clone
     clip = os.path.join(DATA, f"pan_{WIDTH}x{HEIGHT}_{frames}.mp4")
     if not os.path.exists(clip):
         make_clip(clip, frames)
