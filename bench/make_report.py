@@ -69,12 +69,14 @@ VIDEO_MEASUREMENT = {
 BY_EYE = {
     "astronaut": (4, ("background, suit, skin and hair, black; k = 5 and 6 add the flag's "
                      "dark red but split the flat background into speckled shades")),
-    "chelsea": (5, ("the first k that gives the green irises their own component; k = 6 "
-                   "only adds another shade of fur")),
+    "chelsea": (5, ("the first k that gives the green irises their own component; k = 6 also "
+                    "separates the palest background, but the fur becomes a speckle of two "
+                    "components")),
     "coffee": (6, ("cup rim, inside of the cup, coffee, saucer, table and shadow each get "
                   "a component")),
-    "rocket": (4, ("rocket and flares get their own component; k = 5 and 6 only cut the "
-                  "sky's smooth gradient into more bands")),
+    "rocket": (4, ("rocket and flares get their own component; k = 5 and 6 mostly cut the "
+                   "sky's smooth gradient into more bands (k = 6 also isolates the brightest "
+                   "lights)")),
 }
 
 
