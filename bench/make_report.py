@@ -57,7 +57,8 @@ VIDEO_FILES = ("pan_k4_segmented.gif", "pan_k4_frames.png")
 VIDEO_MEASUREMENT = {
     "date": "2026-11-27",
     "command": "python bench/bench_video.py",
-    "clip": "150 frames, 640x360, H.264, a pan across the astronaut photo",
+    "clip": "150 frames, 640x360, 30 frames/s, H.264, a pan across the astronaut photo",
+    "clip_fps": 30,
     "k": 4,
     "refitted": "0 of 150",
     "cli_median": 65.3, "cli_best": 66.9,
@@ -557,7 +558,7 @@ def video_demo(written):
         [[m["clip"], m["k"], m["refitted"],
           f"{m['cli_median']} frames/s ({m['cli_best']})",
           f"{m['in_process_median']} frames/s ({m['in_process_best']})"]])
-    values = {"video_cli_fps": str(m["cli_median"]), "demo_fps": f"{info['fps']:.0f}",
+    values = {"video_cli_fps": str(m["cli_median"]), "video_clip_fps": str(m["clip_fps"]),
               "video_in_process_fps": str(m["in_process_median"]),
               "video_date": m["date"], "video_command": m["command"]}
     return demo + "\n\n" + speed, values

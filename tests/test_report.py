@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 
 import pytest
 from conftest import ROOT
@@ -89,3 +90,37 @@ def test_results_holds_only_what_is_linked():
     files = {f"results/{name}" for name in os.listdir(os.path.join(ROOT, "results"))
              if not name.startswith(".")}
     assert files - linked - companions == set()
+
+
+def test_synthetic_cases_show_what_the_report_says():
+    # Section 3's two cases: the GMM clearly beats k-means on elongated Gaussian
+    # clusters, and is no better than chance on a ring around a blob.
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import make_report
+
+    rng = np.random.default_rng(make_report.SEED)
+    x, truth, true_model = make_report.elongated_clusters(rng)
+    kmeans_labels, _, gmm_labels, _ = make_report.fit_both(x, 3)
+    gmm, kmeans = adjusted_rand_score(truth, gmm_labels), adjusted_rand_score(truth,
+                                                                              kmeans_labels)
+    assert gmm > 0.8 and gmm > kmeans + 0.5
+    bayes = adjusted_rand_score(truth, true_model.inference(x)[0].argmax(axis=1))
+    assert abs(gmm - bayes) < 0.05  # the fit is as good as the true mixture
+    x, truth, _ = make_report.ring_around_blob(rng)
+    _, _, gmm_labels, _ = make_report.fit_both(x, 2)
+    assert adjusted_rand_score(truth, gmm_labels) < 0.1
+
+
+def test_match_to_truth_renumbers_a_permutation():
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import make_report
+
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    shown, mapping = make_report.match_to_truth(truth, np.array([2, 2, 0, 0, 1, 1]))
+    np.testing.assert_array_equal(shown, truth)
+    np.testing.assert_array_equal(mapping, [1, 2, 0])
