@@ -57,6 +57,7 @@ TOL = 1e-4
 DEFAULT_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              "images", "chelsea.png")
 MAX_COMPONENTS = 256  # labels are written as 8-bit PNG
+K_MAX = 10  # largest K that --k auto tries unless --k-max says otherwise
 
 
 # --------------------------------------------------------------------------
@@ -495,15 +496,55 @@ def save(image, result, record, out, stem, show=False):
     utils.write_json(base + ".json", record)
 
 
+def choose_k(records, criterion="bic"):
+    """The record of the K a model-selection criterion prefers.
+
+    Parameters
+    ----------
+    records : list of dict
+        One record per K (see ``summary``).
+    criterion : {"bic", "aic"}, default="bic"
+        The lowest value wins.
+
+    Returns
+    -------
+    record : dict
+        The chosen K's record.
+    """
+    return min(records, key=lambda record: record[criterion])
+
+
+def sweep_table(records):
+    """A Markdown table of the fits of one image, one row per K.
+
+    Parameters
+    ----------
+    records : list of dict
+        One record per K (see ``summary``).
+
+    Returns
+    -------
+    table : str
+        Columns k, log-likelihood per pixel, BIC, AIC, EM iterations, seconds.
+    """
+    lines = ["| k | log-likelihood / pixel | BIC | AIC | EM iterations | seconds |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['k']} | {r['log_likelihood']:.4f} | {r['bic']:.6g} | {r['aic']:.6g} "
+              f"| {r['iterations']} | {r['seconds']:.2f} |" for r in records]
+    return "\n".join(lines)
+
+
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
-         out="results", show=False, progress=True):
+         out="results", show=False, progress=True, k_max=K_MAX, criterion="bic"):
     """Segment one image for one or several K and write the results.
 
     Parameters
     ----------
     image_path : str
-    ncomp : int or sequence of int
-        Number(s) of components; each is fitted in turn.
+    ncomp : int, sequence of int, or "auto"
+        Number(s) of components; each is fitted in turn. ``"auto"`` fits
+        K = 2 .. ``k_max`` and keeps the one ``criterion`` prefers
+        (``choose_k``).
     iteration : int, default=100
         At most this many EM steps per fit.
     tol, seed : see ``GMM.fit`` and ``kmeans``.
@@ -511,22 +552,47 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         Folder for the files (created if missing).
     show : bool, default=False
         Also open each figure in a window.
+    k_max : int, default=K_MAX
+        Largest K tried by ``"auto"``.
+    criterion : str, default="bic"
+        See ``choose_k``.
 
     Returns
     -------
     records : list of dict
-        One JSON record per K (see ``summary``).
+        One JSON record per K (see ``summary``); with ``"auto"``, the chosen
+        K's alone, whose ``selection`` says what was compared.
     """
     image = utils.load_image(image_path)
     prepare_out(out)
     stem = os.path.splitext(os.path.basename(image_path))[0]
-    records = []
-    for k in np.atleast_1d(ncomp):
-        result = segment(image, int(k), iteration, tol, seed, progress)
-        record = summary(result, image_path, int(k), seed)
-        save(image, result, record, out, stem, show)
-        records.append(record)
-    return records
+    auto = isinstance(ncomp, str)
+    ks = range(2, k_max + 1) if auto else [int(k) for k in np.atleast_1d(ncomp)]
+    fits = []
+    for k in ks:
+        result = segment(image, k, iteration, tol, seed, progress)
+        record = summary(result, image_path, k, seed)
+        if not auto:  # written at once, so an interrupted sweep keeps what it finished
+            save(image, result, record, out, stem, show)
+        fits.append((result, record))
+        if auto and result["gmm"].ncomp < k:
+            break  # the image has fewer colours than k: a larger k fits the same mixture
+    records = [record for _, record in fits]
+    chosen = choose_k(records, criterion) if auto else None
+    if len(fits) > 1:
+        utils.visualize_sweep(image, [result["labels"] for result, _ in fits],
+                              [np.asarray(record["means_rgb"]) for record in records],
+                              records, marked_k=choose_k(records, criterion)["k"],
+                              criterion=criterion, title=f"{stem}: GMM for k = "
+                              f"{records[0]['k']} .. {records[-1]['k']}",
+                              path=os.path.join(out, f"{stem}_sweep.png"), show=show)
+    if not auto:
+        return records
+    chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
+                           criterion: [r[criterion] for r in records]}
+    result = fits[records.index(chosen)][0]
+    save(image, result, chosen, out, stem, show)
+    return [chosen]
 
 
 def prepare_out(out):
@@ -856,6 +922,10 @@ def _positive_int(name, upper=None):
     return parse
 
 
+def _k_value(text):
+    return "auto" if text == "auto" else _positive_int("k", MAX_COMPONENTS)(text)
+
+
 def _positive_float(text, name="tol"):
     try:
         value = float(text)
@@ -878,10 +948,12 @@ def parse_args(argv=None):
                         help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
                              "of frames in name order; writes a segmented clip, the "
                              "labels (.npy) and a JSON record per K")
-    parser.add_argument("--k", nargs="+", type=_positive_int("k", MAX_COMPONENTS),
-                        default=[4], metavar="K",
-                        help="number of components; several values fit each in turn "
-                             "(default: 4)")
+    parser.add_argument("--k", nargs="+", type=_k_value, default=[4], metavar="K",
+                        help="number of components; several values fit each in turn and "
+                             "draw a sweep figure; 'auto' fits 2..K-MAX and keeps the "
+                             "lowest BIC (default: 4)")
+    parser.add_argument("--k-max", type=_positive_int("k-max", MAX_COMPONENTS), default=K_MAX,
+                        help=f"largest k that --k auto tries (default: {K_MAX})")
     parser.add_argument("--iters", type=_positive_int("iters"), default=100,
                         help="at most this many EM iterations (default: 100)")
     parser.add_argument("--tol", type=_positive_float, default=TOL,
@@ -894,7 +966,16 @@ def parse_args(argv=None):
     parser.add_argument("--fps", type=lambda text: _positive_float(text, "fps"),
                         help=f"frame rate of the segmented clip (default: the input's; "
                              f"{utils.DEFAULT_FPS:g} for a folder of frames)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if "auto" in args.k:
+        if len(args.k) > 1:
+            parser.error("--k auto stands alone, not with other values")
+        if args.video is not None:
+            parser.error("--k auto is for images; give a video its k")
+        if args.k_max < 2:
+            parser.error(f"--k-max must be at least 2 for --k auto, not {args.k_max}")
+        args.k = "auto"
+    return args
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -911,7 +992,7 @@ def cli(argv=None):
                                  args.out, args.fps)
         else:
             records = main(args.image, args.k, args.iters, args.tol, args.seed, args.out,
-                           args.show)
+                           args.show, k_max=args.k_max)
     except utils.InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -930,7 +1011,23 @@ def cli(argv=None):
         print(f"k={record['k']}: {record['iterations']} EM iterations, "
               f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
               f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
+        if "selection" in record:
+            print(_selection_reason(record))
+    if args.video is None and len(records) > 1:
+        print(sweep_table(records))
     return 0
+
+
+def _selection_reason(record):
+    """One sentence on why ``--k auto`` kept its K."""
+    selection = record["selection"]
+    ks, criterion = selection["k"], selection["criterion"]
+    reason = (f"--k auto kept k={record['k']}: the lowest {criterion.upper()} of "
+              f"k={ks[0]}..{ks[-1]}")
+    if record["k"] == ks[-1]:
+        reason += (" (still falling at the largest k tried: colour noise is not "
+                   "Gaussian; --k-max raises the limit)")
+    return reason
 
 
 if __name__ == "__main__":

@@ -166,6 +166,28 @@ def display_copy(image, labels):
     return np.clip(image_small, 0.0, 1.0), labels[::step, ::step]
 
 
+def _new_figure(show, **kwargs):
+    """A figure that opens a window only if ``show``; only then is pyplot imported."""
+    if show:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(**kwargs)
+    # A bare Figure draws with Agg and never touches a display.
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _finish(figure, path, show):
+    """Save the figure atomically if ``path`` is given; open its window if ``show``."""
+    if path is not None:
+        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+
+
 def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
               path=None, show=False):
     """Draw the segmentation: the image, its recolouring, one mask per cluster.
@@ -191,14 +213,6 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     -------
     figure : matplotlib.figure.Figure
     """
-    if show:
-        import matplotlib.pyplot as plt
-
-        new_figure = plt.figure
-    else:
-        # A bare Figure draws with Agg and never touches a display.
-        from matplotlib.figure import Figure as new_figure
-
     ncomp = len(mus_rgb)
     image_small, labels_small = display_copy(image, labels)
     grey = image_small.shape[2] == 1
@@ -210,8 +224,8 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     nrows = int(np.ceil(panels / ncols))
     h, w = labels_small.shape
     aspect = h / w
-    figure = new_figure(figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
-                    dpi=100, layout="constrained")
+    figure = _new_figure(show, figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
+                         dpi=100, layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     cmap = "gray" if grey else None
 
@@ -250,10 +264,84 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         ax.set_axis_off()
     if title:
         figure.suptitle(title, fontsize=12)
-    if path is not None:
-        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
-    if show:
-        plt.show()
+    _finish(figure, path, show)
+    return figure
+
+
+def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
+                    criterion="bic", title=None, path=None, show=False):
+    """Draw a sweep over K: each segmentation, then BIC, AIC and log-likelihood against K.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+        The image as loaded.
+    labels_by_k : list of ndarray of shape (h, w)
+        One label image per fit.
+    mus_rgb_by_k : list of ndarray of shape (K, c)
+        Each fit's component means, in the image's own units.
+    records : list of dict
+        Each fit's record: ``k``, ``bic``, ``aic``, ``log_likelihood``.
+    marked_k : int, optional
+        The K to mark on the curves (the criterion's choice).
+    criterion : str, default="bic"
+        Named in the mark's legend.
+    title, path, show : see ``visualize``.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
+    image_small, _ = display_copy(image, labels_by_k[0])
+    grey = image_small.shape[2] == 1
+    h, w = image_small.shape[:2]
+    panels = len(records) + 1
+    nrows = int(np.ceil(panels / 5))
+    ncols = int(np.ceil(panels / nrows))  # rows as even as they can be
+    side = 2.6
+    figure = _new_figure(show, figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
+                         dpi=100, layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[side * h / w * nrows + 0.4 * nrows, 3.6])
+    axes = top.subplots(nrows, ncols, squeeze=False).ravel()
+    shown = [(image_small, "input")]
+    for labels, mus_rgb, record in zip(labels_by_k, mus_rgb_by_k, records, strict=True):
+        _, labels_small = display_copy(image, labels)
+        colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / max_value(image), 0, 1)
+        mark = f" (lowest {criterion.upper()})" if record["k"] == marked_k else ""
+        shown.append((colours[labels_small], f"k = {record['k']}{mark}"))
+    for ax, (data, text) in zip(axes, shown):
+        ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
+                  vmax=1, interpolation="nearest")
+        ax.set_title(text, fontsize=10, fontweight="bold" if "lowest" in text else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(shown):]:
+        ax.set_axis_off()
+
+    ks = [record["k"] for record in records]
+    scores, likelihood = bottom.subplots(1, 2)
+    for name, colour, marker in (("bic", OKABE_ITO[4], "o"), ("aic", OKABE_ITO[5], "s")):
+        scores.plot(ks, [record[name] for record in records], marker=marker, color=colour,
+                    label=name.upper())
+    if marked_k is not None:
+        best = next(record for record in records if record["k"] == marked_k)
+        scores.plot([marked_k], [best[criterion]], marker="*", markersize=16, linestyle="none",
+                    color=OKABE_ITO[7], label=f"lowest {criterion.upper()}: k = {marked_k}")
+    scores.set_xlabel("k (components)")
+    scores.set_ylabel("criterion (lower is better)")
+    scores.set_title("BIC and AIC", fontsize=10)
+    scores.legend(fontsize=8)
+    likelihood.plot(ks, [record["log_likelihood"] for record in records], marker="o",
+                    color=OKABE_ITO[2])
+    likelihood.set_xlabel("k (components)")
+    likelihood.set_ylabel("log-likelihood / pixel (nats)")
+    likelihood.set_title("fit", fontsize=10)
+    for ax in (scores, likelihood):
+        ax.set_xticks(ks)
+        ax.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=12)
+    _finish(figure, path, show)
     return figure
 
 

@@ -30,7 +30,8 @@ What it does:
    same space (each channel Z-scored over all pixels), so they compare.
 3. Times one EM iteration on 1 M distinct 3-D points, K = 4, in this process
    from the same parameters: ours is ``GMM.inference`` + ``GMM.update``
-   (``weights=None``); scikit-learn's is ``_e_step`` + ``_m_step``, exactly the
+   (``weights=None``, on one BLAS thread as ``GMM.fit`` runs them);
+   scikit-learn's is ``_e_step`` + ``_m_step``, exactly the
    body of the loop in ``BaseMixture.fit_predict``, on a ``GaussianMixture``
    whose fitted attributes are set to those parameters. Both updates are
    checked to agree, so the two do the same work.
@@ -250,12 +251,16 @@ def ours_iteration(points, mus, covs, priors):
     """Seconds for GMM.inference + GMM.update; the updated parameters."""
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
+    from threadpoolctl import threadpool_limits
+
     from segmentation_GMM import GMM
 
     gmm = GMM(K, mus, covs, priors)
     start = time.perf_counter()
-    gamma, _ = gmm.inference(points)
-    gmm.update(points, gamma)
+    # As GMM.fit runs its iterations: on one BLAS thread (see the comment there).
+    with threadpool_limits(limits=1, user_api="blas"):
+        gamma, _ = gmm.inference(points)
+        gmm.update(points, gamma)
     return time.perf_counter() - start, (gmm.mus, gmm.covs, gmm.priors)
 
 

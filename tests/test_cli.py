@@ -104,6 +104,16 @@ def test_constant_image(cli, tmp_path):
     np.testing.assert_allclose(record["means_rgb"], [[10, 20, 30]])
 
 
+def test_k_auto_stops_at_the_colours_an_image_has(cli, tmp_path):
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(tmp_path / "const.png")
+    done = cli("--image", tmp_path / "const.png", "--k", "auto", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("warning:") == 1
+    record = json.loads((tmp_path / "const_k2.json").read_text())
+    assert record["n_components"] == 1 and record["selection"]["k"] == [2]
+    np.testing.assert_allclose(record["means_rgb"], [[10, 20, 30]])
+
+
 def bomb_png(path, side=20000):
     """A valid PNG header claiming side x side pixels: over Pillow's safety limit."""
     def chunk(kind, data):
@@ -136,6 +146,9 @@ def bad_inputs(tmp_path):
         "iters zero": ["--image", good, "--iters", "0"],
         "out is a file": ["--image", good, "--out", tmp_path / "afile"],
         "bad tol": ["--image", good, "--tol", "-1"],
+        "auto with a number": ["--image", good, "--k", "auto", "3"],
+        "auto k-max 1": ["--image", good, "--k", "auto", "--k-max", "1"],
+        "auto for a video": ["--video", good, "--k", "auto"],
     }
 
 
@@ -162,3 +175,44 @@ def test_import_has_no_side_effects(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []
+
+
+def three_blobs(tmp_path, size=(60, 60)):
+    """Three bands of Gaussian colour noise around well-separated means: a true 3-mixture."""
+    rng = np.random.default_rng(1)
+    h, w = size
+    means = np.array([[60, 60, 160], [200, 80, 40], [90, 190, 90]], float)
+    truth = np.repeat(np.arange(3), h * w // 3)
+    pixels = means[truth] + rng.normal(0, 12, (h * w, 3))
+    path = tmp_path / "blobs.png"
+    Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(h, w, 3)).save(path)
+    return path
+
+
+def test_sweep_writes_figure_and_table(cli, tmp_path):
+    done = cli("--image", three_blobs(tmp_path), "--k", "2", "3", "4", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "blobs_sweep.png").width >= 600
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
+    assert [int(row.split("|")[1]) for row in rows] == [2, 3, 4]
+    for row in rows:
+        k, _, bic = (cell.strip() for cell in row.split("|")[1:4])
+        record = json.loads((tmp_path / f"blobs_k{k}.json").read_text())
+        assert float(bic) == pytest.approx(record["bic"], rel=1e-5)
+
+
+def test_k_auto_keeps_the_lowest_bic(cli, tmp_path):
+    path = three_blobs(tmp_path)
+    done = cli("--image", path, "--k", "auto", "--k-max", "5", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    # The independent reference: scikit-learn's own BIC over the same K.
+    pixels = np.asarray(Image.open(path)).reshape(-1, 3).astype(float)
+    x = (pixels - pixels.mean(0)) / pixels.std(0)
+    bics = {k: GaussianMixture(k, n_init=3, random_state=0).fit(x).bic(x) for k in range(2, 6)}
+    assert min(bics, key=bics.get) == 3
+    assert "kept k=3" in done.stdout
+    record = json.loads((tmp_path / "blobs_k3.json").read_text())
+    assert record["selection"]["k"] == [2, 3, 4, 5]
+    assert record["selection"]["bic"][1] == pytest.approx(bics[3], rel=1e-3)
+    assert sorted(p.name for p in tmp_path.glob("blobs_*")) == [
+        "blobs_k3.json", "blobs_k3_labels.png", "blobs_k3_segmentation.png", "blobs_sweep.png"]
