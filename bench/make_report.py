@@ -10,10 +10,10 @@ computed here, so the prose cannot disagree with the tables. Only the
 
 What it runs:
 
-* the sweep k = 2..6 on every image in images/ through ``segmentation_GMM.main``
-  (its per-k JSON, label and figure files go to a temporary folder; the report
-  shows one ``<stem>_sweep.png`` per image, and the tables are built from the
-  JSON records); chelsea's k = 4 files are copied into results/ for README;
+* the sweep k = 2..6 on every image in images/ through ``segmentation_GMM.main``,
+  which draws ``<stem>_sweep.png`` (copied into results/) and whose records
+  give the tables; its per-k JSON, label and figure files stay in a temporary
+  folder, except chelsea's k = 4 files, which README shows;
 * k-means against GMM on every image at k = 4, and on two synthetic 2-D cases;
 * the video demo of ``bench/bench_video.py --demo`` (a 60-frame GIF).
 
@@ -365,115 +365,41 @@ def photo_comparison(paths, k, written):
 # Sweep over k on every sample image
 # --------------------------------------------------------------------------
 
-def luminance_rank(means_rgb):
-    """Rank of each component from darkest (0) to lightest, for a stable colour key."""
-    means = np.asarray(means_rgb, dtype=np.float64)
-    luma = means @ [0.299, 0.587, 0.114] if means.shape[1] == 3 else means[:, 0]
-    rank = np.empty(len(means), dtype=int)
-    rank[np.argsort(luma, kind="stable")] = np.arange(len(means))
-    return rank
-
-
-def sweep_figure(image, stem, records, labels, written):
-    """Segmentations for every k side by side, and BIC / AIC / log-likelihood against k.
-
-    Row 1 paints each component its mean colour; row 2 draws the same labels
-    in the Okabe-Ito palette, components numbered from darkest to lightest
-    mean colour so that one key serves every k.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    n = len(records)
-    h, w = image.shape[:2]
-    figure = Figure(figsize=(3.0 * n, 2 * 3.0 * h / w + 4.2), layout="constrained")
-    # Two sub-figures, so the plots' axis labels below do not push the image
-    # columns apart.
-    upper, lower = figure.subfigures(2, 1, height_ratios=[2 * 3.0 * h / w + 0.6, 3.6])
-    image_axes = upper.subplots(2, n, squeeze=False)
-    plot_axes = lower.subplots(1, 3, width_ratios=[2, 2, 1])
-    best = min(records, key=lambda r: r["bic"])["k"]
-    scale = utils.max_value(image)
-    palette = np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-                        for c in utils.OKABE_ITO])
-    for j, (record, label_map) in enumerate(zip(records, labels, strict=True)):
-        _, small = utils.display_copy(image, label_map)
-        means = np.clip(np.asarray(record["means_rgb"]) / scale, 0, 1)
-        if means.shape[1] == 1:
-            means = np.repeat(means, 3, axis=1)
-        mark = " (BIC min)" if record["k"] == best else ""
-        for ax, data, title in ((image_axes[0, j], means[small], f"k = {record['k']}{mark}"),
-                                (image_axes[1, j],
-                                 palette[luminance_rank(record["means_rgb"])[small]],
-                                 "components, dark to light")):
-            ax.imshow(data, interpolation="nearest")
-            ax.set_title(title, fontsize=11)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    ks = [r["k"] for r in records]
-    ax = plot_axes[0]
-    ax.plot(ks, [r["bic"] for r in records], marker="o", color=utils.OKABE_ITO[4], label="BIC")
-    ax.plot(ks, [r["aic"] for r in records], marker="s", ls="--", color=utils.OKABE_ITO[5],
-            label="AIC")
-    ax.plot([best], [min(r["bic"] for r in records)], marker="*", ms=18, ls="",
-            color=utils.OKABE_ITO[4], markeredgecolor="black", label=f"BIC min (k = {best})")
-    ax.set_xlabel("k (components)")
-    ax.set_ylabel("criterion (lower is better)")
-    ax.set_xticks(ks)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
-    ax.set_title("information criteria", fontsize=11)
-    ax = plot_axes[1]
-    ax.plot(ks, [r["log_likelihood"] for r in records], marker="o", color=utils.OKABE_ITO[2])
-    ax.set_xlabel("k (components)")
-    ax.set_ylabel("log-likelihood / pixel (nats)")
-    ax.set_xticks(ks)
-    ax.grid(alpha=0.3)
-    ax.set_title("fit (Z-scored colours)", fontsize=11)
-    plot_axes[2].set_axis_off()
-    plot_axes[2].legend(handles=[Patch(color=utils.OKABE_ITO[j], label=f"component {j + 1}")
-                              for j in range(max(ks))],
-                     title="row 2 key\n(1 = darkest)", loc="center", fontsize=9)
-    figure.suptitle(f"{stem}: GMM segmentation for k = {ks[0]}..{ks[-1]} "
-                    f"(row 1: mean colour; row 2: component)", fontsize=13)
-    return save_figure(figure, f"{stem}_sweep.png", written, dpi=90)
-
-
 def sweep(path, written):
-    """Fit one image for every k (``segmentation_GMM.main``); figure and table.
+    """Fit one image for every k with ``segmentation_GMM.main``; its sweep figure and table.
 
-    The per-k files go to a temporary folder; chelsea's k = 4 files, which
-    README shows, are copied into results/.
+    ``main`` writes the per-k files and ``<stem>_sweep.png`` into a temporary
+    folder; the sweep figure, and chelsea's k = 4 files that README shows, are
+    copied into results/.
 
     Returns
     -------
     table : str
+        ``segmentation_GMM.sweep_table``: log-likelihood, BIC, AIC, iterations
+        and seconds per k.
     records : list of dict
     """
     stem = stem_of(path)
     with tempfile.TemporaryDirectory() as out:
         records = gmm_lab.main(path, list(KS), MAX_ITERATIONS, seed=SEED, out=out,
                                progress=False)
-        labels = [utils.load_image(os.path.join(out, f"{stem}_k{k}_labels.png"))[:, :, 0]
-                  for k in KS]
-        for name in README_FILES:
+        for name in (f"{stem}_sweep.png", *README_FILES):
             if name.startswith(f"{stem}_"):
                 shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
                 written.append(name)
-    image = utils.load_image(path)
-    sweep_figure(image, stem, records, labels, written)
-    rows = [[r["k"], f"{r['log_likelihood']:.4f}", f"{r['bic']:,.0f}", f"{r['aic']:,.0f}",
-             f"{smallest_det(r):.1e}", f"{r['warm_up_iterations']} + {r['iterations']}",
-             "yes" if r["converged"] else "no", f"{r['seconds']:.2f}"] for r in records]
-    table = markdown_table(["k", "log-lik./pixel", "BIC", "AIC", "smallest det Σₖ",
-                            "EM iterations (histogram + exact)", "converged", "seconds"],
-                           rows)
-    return table, records
+    return gmm_lab.sweep_table(records), records
 
 
 def smallest_det(record):
     """The smallest covariance determinant: near 0, a component sits on one colour."""
     return float(np.linalg.det(np.asarray(record["covariances"])).min())
+
+
+def determinant_table(all_records):
+    """Smallest covariance determinant of each fit: near 0, a component sits on one colour."""
+    rows = [[stem] + [f"{smallest_det(r):.1e}" for r in records]
+            for stem, records in all_records.items()]
+    return markdown_table(["image"] + [f"k = {k}" for k in KS], rows)
 
 
 def images_table(paths):
@@ -512,12 +438,15 @@ def settings_table():
 
 
 def record_values(stem, records):
-    """Per-k numbers the prose may cite, formatted exactly as in the sweep table."""
+    """Per-k numbers the prose may cite, formatted exactly as in the tables.
+
+    The log-likelihood as ``segmentation_GMM.sweep_table`` prints it, the
+    determinant as ``determinant_table``.
+    """
     values = {}
     for r in records:
         key = f"{stem}_k{r['k']}"
         values[f"ll_{key}"] = f"{r['log_likelihood']:.4f}"
-        values[f"bic_{key}"] = f"{r['bic']:,.0f}"
         values[f"det_{key}"] = f"{smallest_det(r):.1e}"
     return values
 
@@ -526,7 +455,7 @@ def choice_table(all_records):
     """Which k the BIC picks and which we pick by eye, per image."""
     rows, values = [], {}
     for stem, records in all_records.items():
-        by_bic = min(records, key=lambda r: r["bic"])["k"]
+        by_bic = gmm_lab.choose_k(records, "bic")["k"]
         by_eye, why = BY_EYE[stem]
         rows.append([stem, by_bic, by_eye, "yes" if by_bic == by_eye else "no", why])
         values[f"bic_k_{stem}"] = str(by_bic)
@@ -621,6 +550,7 @@ def main():
         table, all_records[stem_of(path)] = sweep(path, written)
         slots[f"sweep_{stem_of(path)}"] = table
         slots.update(record_values(stem_of(path), all_records[stem_of(path)]))
+    slots["determinants"] = determinant_table(all_records)
     slots["choice"], values = choice_table(all_records)
     slots.update(values)
     slots["photo_comparison"], values = photo_comparison(paths, COMPARE_K, written)
