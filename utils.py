@@ -569,7 +569,9 @@ class _GifWriter:
 
     def __init__(self, file, fps):
         self._file = file
-        self._duration = 1000.0 / fps  # Pillow rounds it to GIF's 1/100 s
+        # GIF stores delays in 1/100 s and Pillow truncates: 1000 / (1000 / 30)
+        # is 29.999... ms, which it writes as 20 ms. Round to the nearest 10 ms.
+        self._duration = 10 * max(1, round(100.0 / fps))
         self._started = False
 
     def write(self, labels, palette):
