@@ -529,7 +529,7 @@ def sweep_table(records):
     """
     lines = ["| k | log-likelihood / pixel | BIC | AIC | EM iterations | seconds |",
              "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['k']} | {r['log_likelihood']:.4f} | {r['bic']:.6g} | {r['aic']:.6g} "
+    lines += [f"| {r['k']} | {r['log_likelihood']:.4f} | {r['bic']:.1f} | {r['aic']:.1f} "
               f"| {r['iterations']} | {r['seconds']:.2f} |" for r in records]
     return "\n".join(lines)
 

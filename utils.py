@@ -320,9 +320,12 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
 
     ks = [record["k"] for record in records]
     scores, likelihood = bottom.subplots(1, 2)
-    for name, colour, marker in (("bic", OKABE_ITO[4], "o"), ("aic", OKABE_ITO[5], "s")):
-        scores.plot(ks, [record[name] for record in records], marker=marker, color=colour,
-                    label=name.upper())
+    # On photos AIC and BIC differ by far less than they vary with k, so BIC is
+    # drawn wide and AIC thin and dashed over it: both stay visible.
+    scores.plot(ks, [record["bic"] for record in records], marker="o", markersize=9,
+                linewidth=4, color=OKABE_ITO[1], label="BIC")
+    scores.plot(ks, [record["aic"] for record in records], marker="s", markersize=4,
+                linewidth=1.2, linestyle="--", color=OKABE_ITO[5], label="AIC")
     if marked_k is not None:
         best = next(record for record in records if record["k"] == marked_k)
         scores.plot([marked_k], [best[criterion]], marker="*", markersize=16, linestyle="none",
