@@ -393,9 +393,12 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
 
     ks = [record["k"] for record in records]
     scores, likelihood = bottom.subplots(1, 2)
-    for name, colour, marker in (("bic", OKABE_ITO[4], "o"), ("aic", OKABE_ITO[5], "s")):
-        scores.plot(ks, [record[name] for record in records], marker=marker, color=colour,
-                    label=name.upper())
+    # On photos AIC and BIC differ by far less than they vary with k, so BIC is
+    # drawn wide and AIC thin and dashed over it: both stay visible.
+    scores.plot(ks, [record["bic"] for record in records], marker="o", markersize=9,
+                linewidth=4, color=OKABE_ITO[1], label="BIC")
+    scores.plot(ks, [record["aic"] for record in records], marker="s", markersize=4,
+                linewidth=1.2, linestyle="--", color=OKABE_ITO[5], label="AIC")
     if marked_k is not None:
         best = next(record for record in records if record["k"] == marked_k)
         ax, name = (scores, criterion) if scored else (likelihood, "log_likelihood")
@@ -644,7 +647,9 @@ class _GifWriter:
 
     def __init__(self, file, fps):
         self._file = file
-        self._duration = 1000.0 / fps  # Pillow rounds it to GIF's 1/100 s
+        # GIF stores delays in 1/100 s and Pillow truncates: 1000 / (1000 / 30)
+        # is 29.999... ms, which it writes as 20 ms. Round to the nearest 10 ms.
+        self._duration = 10 * max(1, round(100.0 / fps))
         self._started = False
 
     def write(self, labels, palette):

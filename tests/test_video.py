@@ -212,6 +212,18 @@ def test_npy_frames_writer_round_trips(tmp_path):
     np.testing.assert_array_equal(np.load(path), frames)
 
 
+@pytest.mark.parametrize("fps", [1000 / 30, 30.0, 25.0, 12.5])
+def test_gif_keeps_the_frame_rate(tmp_path, fps):
+    # 1000 / (1000 / 30) is 29.999... ms; Pillow truncates it to 20 ms (50 fps).
+    path = str(tmp_path / "clip.gif")
+    with utils.video_writer(path, fps) as writer:
+        for value in range(3):
+            writer.write(np.full((4, 6), value, dtype=np.uint8),
+                         np.arange(9, dtype=np.uint8).reshape(3, 3))
+    info, _ = utils.open_video(path)
+    assert info["fps"] == pytest.approx(fps, rel=0.12)
+
+
 def bad_videos(tmp_path):
     clip, _ = square_clip()
     save_gif(tmp_path / "whole.gif", clip)
