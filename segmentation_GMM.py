@@ -372,7 +372,8 @@ class GMM:
         tol : float, default=TOL
             Stop when the mean log-likelihood per pixel changes by less.
         progress : bool, default=True
-            Show a tqdm bar with the log-likelihood.
+            Show a tqdm bar with the log-likelihood (on a terminal only: in
+            a log file or a pipe, every update would be another line).
 
         Returns
         -------
@@ -389,7 +390,7 @@ class GMM:
             history = [log_likelihood / n_pixels]
             self.converged = False
             bar = tqdm(range(iteration), desc=f"EM k={self.ncomp}", unit="it",
-                       disable=not progress, leave=False)
+                       disable=None if progress else True, leave=False)
             for _ in bar:
                 self.update(data, gamma, weights)
                 gamma, log_likelihood = self.inference(data, weights)
