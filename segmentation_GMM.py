@@ -767,26 +767,6 @@ def merge_regions(regions, image, max_difference):
     return merged.astype(np.int32)[regions]
 
 
-def label_means(image, labels, ncomp):
-    """Mean colour of each label's pixels.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c)
-    labels : ndarray of shape (h, w)
-    ncomp : int
-
-    Returns
-    -------
-    means : ndarray of shape (ncomp, c)
-        In the image's units; 0 for a label no pixel has.
-    """
-    flat = labels.ravel()
-    counts = np.maximum(np.bincount(flat, minlength=ncomp), 1)
-    return np.stack([np.bincount(flat, weights=image[:, :, ch].ravel(), minlength=ncomp)
-                     for ch in range(image.shape[2])], axis=1) / counts[:, None]
-
-
 # --------------------------------------------------------------------------
 # Step 4: segment, save and show
 # --------------------------------------------------------------------------
@@ -867,7 +847,7 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
     else:
         # The components' means are in other units (or include the position):
         # each label's mean colour is what a reader of the figure expects.
-        means_rgb = label_means(image, labels, gmm.ncomp)
+        means_rgb = utils.label_means(image, labels, gmm.ncomp)
     result = {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
               "n_colours": len(colours), "warm_up_iterations": warm_up_iterations,
               "seconds": time.perf_counter() - start}

@@ -150,6 +150,26 @@ def load_truth(path):
     return truths.astype(np.int64)
 
 
+def label_means(image, labels, ncomp):
+    """Mean colour of each label's pixels.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    labels : ndarray of shape (h, w)
+    ncomp : int
+
+    Returns
+    -------
+    means : ndarray of shape (ncomp, c)
+        In the image's units; 0 for a label no pixel has.
+    """
+    flat = labels.ravel()
+    counts = np.maximum(np.bincount(flat, minlength=ncomp), 1)
+    return np.stack([np.bincount(flat, weights=image[:, :, ch].ravel(), minlength=ncomp)
+                     for ch in range(image.shape[2])], axis=1) / counts[:, None]
+
+
 def max_value(image):
     """The value that means full intensity for this image's type (for display)."""
     if image.dtype == np.uint8:
@@ -301,12 +321,8 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         # The segmentation that was scored: each region in its mean colour
         # (over the display copy's pixels, which is all the panel shows).
         _, regions_small = display_copy(image, regions)
-        flat = regions_small.ravel()
         n_regions = int(regions.max()) + 1
-        counts = np.maximum(np.bincount(flat, minlength=n_regions), 1)
-        means = np.stack([np.bincount(flat, weights=image_small[:, :, ch].ravel(),
-                                      minlength=n_regions)
-                          for ch in range(image_small.shape[2])], axis=1) / counts[:, None]
+        means = label_means(image_small, regions_small, n_regions)
         show_image(axes[1], means[regions_small], f"{n_regions} regions (mean colour)")
     share = np.bincount(labels.ravel(), minlength=ncomp) / labels.size
     for k in range(ncomp):

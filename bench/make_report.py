@@ -308,9 +308,7 @@ def kmeans_and_gmm(image, k):
 def colour_by_mean(image, labels, k):
     """Display copy of the image with each label painted its members' mean colour."""
     shown, small = utils.display_copy(image, labels)
-    means = np.stack([shown[small == j].mean(axis=0) if np.any(small == j)
-                      else np.zeros(shown.shape[2]) for j in range(k)])
-    return means[small]
+    return utils.label_means(shown, small, k)[small]
 
 
 def changed_pixels(image, kmeans_labels, gmm_labels):
