@@ -114,11 +114,9 @@ def evaluate(data, ids, settings, ks):
                 for field in ("means", "covariances", "weights", "means_rgb",
                               "log_likelihood_history"):
                     record.pop(field)
-                labels = result.get("regions", result["labels"])
+                scores = sg.truth_scores(result.get("regions", result["labels"]), truths)
                 rows.append({"id": name, "setting": setting, "k": k,
-                             "pri": sg.probabilistic_rand_index(labels, truths),
-                             "voi": float(np.mean([sg.variation_of_information(labels, truth)
-                                                   for truth in truths])),
+                             "pri": scores["pri"], "voi": scores["voi"],
                              "seconds": result["seconds"], "record": record})
         print(f"[{number}/{len(ids)}] {name}: {time.perf_counter() - start:.1f} s",
               file=sys.stderr)
