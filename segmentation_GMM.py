@@ -1068,11 +1068,11 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0,
         if auto and result["gmm"].ncomp < k:
             break  # the image has fewer colours than k: a larger k fits the same mixture
     records = [record for _, record in fits]
-    chosen = choose_k(records, criterion) if auto else None
+    chosen = choose_k(records, criterion)
     if len(fits) > 1:
         utils.visualize_sweep(image, [result["labels"] for result, _ in fits],
                               [np.asarray(record["means_rgb"]) for record in records],
-                              records, marked_k=choose_k(records, criterion)["k"],
+                              records, marked_k=chosen["k"],
                               criterion=criterion, title=f"{stem}: GMM for k = "
                               f"{records[0]['k']} .. {records[-1]['k']}",
                               path=os.path.join(out, f"{stem}_sweep.png"), show=show)
