@@ -1,19 +1,18 @@
 """Helpers for Lab 10: reading an image, writing files safely, drawing the result.
 
 Nothing here runs on import: matplotlib is imported only when a figure is drawn,
-so the module loads fast and works on a machine without a display.
+so the module loads fast and works on a machine without a display. This module
+imports nothing of the project.
 """
 
 import contextlib
-import itertools
 import json
 import os
-import re
 import tempfile
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps
 
 # A figure is drawn from a copy whose longer side is at most this many pixels:
 # a 12 MP photo drawn at full resolution costs seconds and looks the same.
@@ -96,60 +95,6 @@ def _to_array(img):
     return array
 
 
-def load_truth(path):
-    """Read one or several human segmentations of an image.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A label image (any file Pillow reads; an RGB label image is read as one
-        label per distinct colour), a ``.npy`` array of shape (h, w) or
-        (n_humans, h, w), a ``.npz`` with key ``segs`` of either shape, or a
-        BSDS ``.mat`` (``groundTruth{i}.Segmentation``, one per human).
-
-    Returns
-    -------
-    truths : ndarray of shape (n_humans, h, w), int64
-        Region labels; their values mean nothing beyond equal or not.
-
-    Raises
-    ------
-    InputError
-        If the file is missing or unreadable, or holds no integer label array.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"--truth {path}: no such file")
-    suffix = os.path.splitext(path)[1].lower()
-    try:
-        if suffix == ".npy":
-            truths = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                truths = data["segs"]
-        elif suffix == ".mat":
-            import scipy.io  # only here: no other input needs it
-
-            humans = scipy.io.loadmat(path)["groundTruth"].ravel()
-            truths = np.stack([human["Segmentation"][0, 0] for human in humans])
-        else:
-            image = load_image(path)
-            truths = np.unique(image.reshape(-1, image.shape[2]), axis=0,
-                               return_inverse=True)[1].reshape(image.shape[:2])
-    except InputError as exc:
-        raise InputError(f"--truth {exc}") from None
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InputError(f"--truth {path}: not a readable label file ({exc})") from None
-    truths = np.asarray(truths)
-    if truths.ndim == 2:
-        truths = truths[None]
-    if truths.ndim != 3 or truths.size == 0 or not (
-            np.issubdtype(truths.dtype, np.integer) or np.issubdtype(truths.dtype, np.bool_)):
-        raise InputError(f"--truth {path}: expected integer labels of shape (h, w) or "
-                         f"(humans, h, w), not {truths.dtype} {truths.shape}")
-    return truths.astype(np.int64)
-
-
 def label_means(image, labels, ncomp):
     """Mean colour of each label's pixels.
 
@@ -186,10 +131,19 @@ def atomic_path(path):
     An interrupted run leaves either the old file or the new one, never half a
     file. The temporary file sits in the same folder so the rename is atomic,
     and keeps ``path``'s extension so tools that go by it (ffmpeg) still can.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be written (a read-only folder, a full disk): the
+        temporary file is removed and ``path`` is left as it was.
     """
     folder = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
     os.close(fd)
     # mkstemp creates the file private (0600); the result should carry the
     # permissions any new file of the user's gets.
@@ -199,9 +153,11 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise InputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
         raise
 
 
@@ -211,6 +167,11 @@ def write_atomic(path, write):
         write(tmp)
 
 
+def write_png(path, array):
+    """Write a 2-D uint8 or uint16 array as a greyscale PNG, atomically."""
+    write_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+
+
 def write_json(path, record):
     """Write ``record`` as indented JSON, atomically."""
     def write(tmp):
@@ -218,6 +179,32 @@ def write_json(path, record):
             json.dump(record, f, indent=1)
 
     write_atomic(path, write)
+
+
+def file_stem(path):
+    """A file's or folder's name without its extension: the prefix of its outputs."""
+    return os.path.splitext(os.path.basename(os.path.normpath(os.fspath(path))))[0]
+
+
+def prepare_out(out):
+    """Create the output folder and make sure files can be written in it.
+
+    Called before any fitting, so that a folder that cannot take the results
+    fails in a second, not after the whole fit.
+
+    Raises
+    ------
+    InputError
+        If ``out`` is a file, cannot be created, or does not take a file.
+    """
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out}: exists and is not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
 def display_copy(image, labels):
@@ -437,335 +424,3 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
         figure.suptitle(title, fontsize=12)
     _finish(figure, path, show)
     return figure
-
-
-# --------------------------------------------------------------------------
-# Video: frames are read and written one at a time, so memory does not grow
-# with the clip's length.
-# --------------------------------------------------------------------------
-
-# A folder of frames has no frame rate of its own, and a GIF may not give one.
-DEFAULT_FPS = 25.0
-
-# libx264's speed/size trade-off for the segmented MP4. A segmented frame is a
-# few flat colours, which every preset compresses well; "fast" costs about as
-# much CPU as the segmentation itself.
-MP4_PRESET = "fast"
-
-
-def open_video(path):
-    """Open a clip to read one frame at a time.
-
-    An animated GIF is read with Pillow, a folder as one frame per image file
-    in name order, anything else with ffmpeg (through ``imageio_ffmpeg``).
-
-    Parameters
-    ----------
-    path : str or path-like
-        A video file, an animated GIF, or a folder of images.
-
-    Returns
-    -------
-    info : dict
-        ``container`` ("gif" for a GIF, else "mp4": the format to write the
-        result in), ``fps`` (float) and ``frames`` (int, or an estimate from the
-        duration for ffmpeg inputs; for progress only).
-    frames : iterator of ndarray of shape (h, w, 3), uint8
-        The frames as 8-bit RGB. Decoding errors midway raise ``InputError``.
-
-    Raises
-    ------
-    InputError
-        If the path is missing, is not a video, or has no frames.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file or folder")
-    if os.path.isdir(path):
-        info, frames = _folder_frames(path)
-    elif _is_gif(path):
-        info, frames = _gif_frames(path)
-    else:
-        info, frames = _ffmpeg_frames(path)
-    # Reading the first frame now puts "not a video" and "no frames" before
-    # any output is created.
-    try:
-        first = next(frames)
-    except StopIteration:
-        raise InputError(f"{path}: the video has no frames") from None
-    return info, itertools.chain([first], frames)
-
-
-def _last_line(exc):
-    """The last line of an error (ffmpeg's carry its whole log), without ffmpeg's
-    "[demuxer @ 0x...]" prefixes."""
-    lines = [re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
-             for line in str(exc).splitlines()]
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else type(exc).__name__
-
-
-def _as_rgb8(image):
-    """An (h, w, c) image from ``load_image`` as (h, w, 3) uint8."""
-    if image.dtype != np.uint8:
-        scaled = image.astype(np.float64) * (255.0 / max_value(image))
-        image = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return image
-
-
-def _frame_files(folder):
-    """The image files of a folder, sorted by name; hidden files are skipped."""
-    extensions = Image.registered_extensions()
-    names = sorted(name for name in os.listdir(folder)
-                   if not name.startswith(".")
-                   and os.path.splitext(name)[1].lower() in extensions)
-    if not names:
-        raise InputError(f"{folder}: the folder holds no image files")
-    return [os.path.join(folder, name) for name in names]
-
-
-def _folder_frames(folder):
-    paths = _frame_files(folder)
-    return {"container": "mp4", "fps": DEFAULT_FPS, "frames": len(paths)}, \
-        _read_folder(paths)
-
-
-def _read_folder(paths):
-    shape = None
-    for path in paths:
-        frame = _as_rgb8(load_image(path))
-        if shape is None:
-            shape = frame.shape
-        elif frame.shape != shape:
-            raise InputError(f"{path}: {frame.shape[1]}x{frame.shape[0]} pixels, but the "
-                             f"first frame is {shape[1]}x{shape[0]}")
-        yield frame
-
-
-def _is_gif(path):
-    try:
-        with Image.open(path) as img:
-            return img.format == "GIF"
-    except (OSError, SyntaxError, ValueError):
-        return False
-
-
-def _gif_frames(path):
-    try:
-        img = Image.open(path)
-        n_frames = img.n_frames
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable GIF ({exc})") from None
-    duration = img.info.get("duration") or 0
-    fps = 1000.0 / duration if duration > 0 else DEFAULT_FPS
-    return {"container": "gif", "fps": fps, "frames": n_frames}, _read_gif(path, img)
-
-
-def _read_gif(path, img):
-    try:
-        with img:
-            # Pillow composites each frame onto the previous ones as the GIF's
-            # disposal says; converting to RGB resolves the (local) palettes.
-            for frame in ImageSequence.Iterator(img):
-                yield np.asarray(frame.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: cannot decode the GIF ({exc})") from None
-
-
-def _ffmpeg_frames(path):
-    import imageio_ffmpeg
-
-    probe = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
-    try:
-        meta = next(probe)
-    except (OSError, RuntimeError, StopIteration) as exc:
-        if "does not contain any stream" in str(exc):
-            raise InputError(f"{path}: no video stream (no frames)") from None
-        raise InputError(f"{path}: not a readable video ({_last_line(exc)})") from None
-    finally:
-        probe.close()
-    fps = float(meta.get("fps") or 0) or DEFAULT_FPS
-    frames = round(float(meta.get("duration") or 0) * fps) or None
-    width, height = meta["size"]
-    return {"container": "mp4", "fps": fps, "frames": frames}, \
-        _read_ffmpeg(path, height, width)
-
-
-def _read_ffmpeg(path, height, width):
-    """Decode a video's first stream to RGB frames with the bundled ffmpeg.
-
-    ``-xerror`` makes ffmpeg stop with an error at the first damaged packet,
-    and its exit code is checked: a truncated file whose index survives (an
-    MP4 written with "faststart") otherwise decodes without complaint to a
-    shorter clip. (``imageio_ffmpeg.read_frames`` does not report the exit
-    code, hence this reader.)
-    """
-    import subprocess
-
-    import imageio_ffmpeg
-
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-xerror",
-               "-i", path, "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    frame_bytes = height * width * 3
-    # With "-v error -xerror" ffmpeg writes at most a few lines to stderr, so
-    # reading it only at the end cannot fill its pipe and stall ffmpeg.
-    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as process:
-        decoded = 0
-        try:
-            while len(buffer := process.stdout.read(frame_bytes)) == frame_bytes:
-                yield np.frombuffer(buffer, np.uint8).reshape(height, width, 3)
-                decoded += 1
-        except BaseException:
-            process.kill()  # the caller stopped early, or failed
-            raise
-        error = process.stderr.read().decode(errors="replace")
-        if process.wait() != 0 or buffer:
-            raise InputError(f"{path}: damaged or truncated after {decoded} frame(s) "
-                             f"({_last_line(error) if error.strip() else 'cut short'})")
-
-
-@contextlib.contextmanager
-def video_writer(path, fps):
-    """Write a label video frame by frame, atomically.
-
-    Parameters
-    ----------
-    path : str
-        Ends in ".gif" (written with Pillow) or anything else (an H.264 MP4
-        written by ffmpeg).
-    fps : float
-
-    Yields
-    ------
-    writer
-        ``writer.write(labels, palette)`` appends the frame ``palette[labels]``,
-        with ``labels`` of shape (h, w), uint8, and ``palette`` (K, 3), uint8.
-    """
-    with atomic_path(path) as tmp:
-        if path.lower().endswith(".gif"):
-            with open(tmp, "wb") as file:
-                writer = _GifWriter(file, fps)
-                yield writer
-                writer.finish()
-        else:
-            writer = _Mp4Writer(tmp, fps)
-            try:
-                yield writer
-            finally:
-                writer.close()
-
-
-class _GifWriter:
-    """Streams GIF frames: a header, then each frame with its own colour table."""
-
-    def __init__(self, file, fps):
-        self._file = file
-        # GIF stores delays in 1/100 s and Pillow truncates: 1000 / (1000 / 30)
-        # is 29.999... ms, which it writes as 20 ms. Round to the nearest 10 ms.
-        self._duration = 10 * max(1, round(100.0 / fps))
-        self._started = False
-
-    def write(self, labels, palette):
-        from PIL import GifImagePlugin
-
-        # The labels are the palette indices: no colour quantisation needed.
-        frame = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8))
-        frame.putpalette(np.asarray(palette, dtype=np.uint8).tobytes())
-        if not self._started:
-            header, _ = GifImagePlugin.getheader(frame, info={"loop": 0})
-            self._file.write(b"".join(header))
-            self._started = True
-        self._file.write(b"".join(GifImagePlugin.getdata(
-            frame, duration=self._duration, include_color_table=True)))
-
-    def finish(self):
-        self._file.write(b";")  # the GIF trailer
-
-
-class _Mp4Writer:
-    """Pipes RGB frames to ffmpeg's libx264; ffmpeg starts with the first frame."""
-
-    def __init__(self, path, fps):
-        self._path = path
-        self._fps = fps
-        self._pipe = None
-
-    def write(self, labels, palette):
-        # yuv420p needs even sides: repeat the last row or column if odd.
-        h, w = labels.shape
-        if h % 2 or w % 2:
-            labels = np.pad(labels, ((0, h % 2), (0, w % 2)), mode="edge")
-        frame = np.asarray(palette, dtype=np.uint8)[labels]
-        if self._pipe is None:
-            import imageio_ffmpeg
-
-            self._pipe = imageio_ffmpeg.write_frames(
-                self._path, (frame.shape[1], frame.shape[0]), fps=self._fps,
-                codec="libx264", macro_block_size=1, ffmpeg_log_level="error",
-                output_params=["-preset", MP4_PRESET])
-            self._pipe.send(None)
-        self._pipe.send(frame)
-
-    def close(self):
-        if self._pipe is not None:
-            self._pipe.close()
-            self._pipe = None
-
-
-@contextlib.contextmanager
-def npy_frames_writer(path):
-    """Write equal-shaped frames into one .npy array, one frame at a time.
-
-    The header is written first with 0 frames and rewritten with the count at
-    the end; numpy pads every header so that the first axis can grow in place.
-
-    Yields
-    ------
-    writer
-        ``writer.write(frame)`` appends a frame; ``writer.count`` is how many.
-    """
-    with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        writer = _NpyFrames(file)
-        yield writer
-        writer.finish()
-
-
-class _NpyFrames:
-    def __init__(self, file):
-        self._file = file
-        self._shape = None
-        self._dtype = None
-        self.count = 0
-
-    def _header(self):
-        np.lib.format.write_array_header_1_0(self._file, {
-            "descr": np.lib.format.dtype_to_descr(self._dtype),
-            "fortran_order": False,
-            "shape": (self.count, *self._shape)})
-
-    def write(self, frame):
-        frame = np.ascontiguousarray(frame)
-        if self._shape is None:
-            self._shape, self._dtype = frame.shape, frame.dtype
-            self._header()
-            self._data_start = self._file.tell()
-        elif frame.shape != self._shape or frame.dtype != self._dtype:
-            raise ValueError(f"frame {self.count} is {frame.shape} {frame.dtype}, "
-                             f"not {self._shape} {self._dtype}")
-        self._file.write(frame.data)
-        self.count += 1
-
-    def finish(self):
-        if self._shape is None:
-            self._shape, self._dtype = (), np.dtype(np.uint8)
-            self._header()
-            return
-        end = self._file.tell()
-        self._file.seek(0)
-        self._header()
-        if self._file.tell() != self._data_start:
-            raise RuntimeError("the .npy header changed length when the frame count grew")
-        self._file.seek(end)

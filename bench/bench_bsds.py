@@ -18,7 +18,7 @@ What it does:
    merged regions.
 3. Scores each segmentation against the image's humans with the project's
    ``probabilistic_rand_index`` and ``variation_of_information`` (mean over
-   the humans, nats), on the segmentation as given: the labels (one may
+   the humans, bits), on the segmentation as given: the labels (one may
    cover several disconnected regions, a legitimate segmentation for these
    label-free measures), or the regions where a setting makes them.
 4. Prints a Markdown table of the mean PRI and VoI over the images for each
@@ -48,8 +48,9 @@ sys.path.insert(0, ROOT)
 
 import segmentation_GMM as sg  # after the path is set
 import utils
+from gmmseg import pipeline, scores, selection
 
-# Each setting is the keyword arguments of ``segment`` (and the CLI's flags).
+# Each setting is the keyword arguments of ``gmmseg.segment`` (and the CLI's flags).
 SETTINGS = {
     "default (rgb)": {},
     "best": {"color_space": "lab", "spatial": 0.5, "smooth": 3.0, "min_region": 1000,
@@ -67,8 +68,8 @@ def parse_args(argv=None):
                              "chooses among them (default: 2 .. 12)")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
                         default=list(SETTINGS), help="default: all")
-    parser.add_argument("--criteria", nargs="+", default=list(sg.CRITERIA),
-                        choices=list(sg.CRITERIA), help="for the auto row (default: all)")
+    parser.add_argument("--criteria", nargs="+", default=list(selection.CRITERIA),
+                        choices=list(selection.CRITERIA), help="for the auto row (default: all)")
     parser.add_argument("--gains", nargs="+", type=float, default=[0.02, 0.05, 0.1, 0.2],
                         help="thresholds (nats/pixel) of the gain rule to compare in the "
                              "auto rows (default: 0.02 0.05 0.1 0.2)")
@@ -103,20 +104,20 @@ def evaluate(data, ids, settings, ks):
     rows = []
     for number, name in enumerate(ids, 1):
         image = utils.load_image(os.path.join(data, "images", name + ".jpg"))
-        truths = utils.load_truth(os.path.join(data, "truth", name + ".npz"))
+        truths = scores.load_truth(os.path.join(data, "truth", name + ".npz"))
         start = time.perf_counter()
         for setting in settings:
             for k in ks:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    result = sg.segment(image, k, progress=False, **SETTINGS[setting])
+                    result = pipeline.segment(image, k, progress=False, **SETTINGS[setting])
                 record = sg.summary(result, name, k, 0)
                 for field in ("means", "covariances", "weights", "means_rgb",
                               "log_likelihood_history"):
                     record.pop(field)
-                scores = sg.truth_scores(result.get("regions", result["labels"]), truths)
+                scored = scores.truth_scores(result.get("regions", result["labels"]), truths)
                 rows.append({"id": name, "setting": setting, "k": k,
-                             "pri": scores["pri"], "voi": scores["voi"],
+                             "pri": scored["pri"], "voi": scored["voi"],
                              "seconds": result["seconds"], "record": record})
         print(f"[{number}/{len(ids)}] {name}: {time.perf_counter() - start:.1f} s",
               file=sys.stderr)
@@ -134,7 +135,7 @@ def auto_rules(criteria, gains):
         if criterion == "gain":
             rules += [(f"gain < {gain:g}", "gain", gain) for gain in gains]
         else:
-            rules.append((criterion, criterion, sg.K_GAIN))
+            rules.append((criterion, criterion, selection.K_GAIN))
     return rules
 
 
@@ -153,7 +154,7 @@ def summarise(rows, settings, ks, rules):
             for name in dict.fromkeys(r["id"] for r in rows):
                 sweep = [r for r in rows if r["setting"] == setting and r["id"] == name]
                 records = [r["record"] for r in sweep]
-                chosen.append(sweep[records.index(sg.choose_k(records, criterion, gain))])
+                chosen.append(sweep[records.index(selection.choose_k(records, criterion, gain))])
             auto[setting, rule] = (*mean_scores(chosen),
                                    float(np.mean([r["k"] for r in chosen])))
     return table, best, auto

@@ -25,8 +25,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import segmentation_GMM
 import utils
+from gmmseg import video, video_io
 
 DATA = os.path.join(ROOT, "bench", "data")
 WIDTH, HEIGHT = 640, 360
@@ -65,7 +65,7 @@ def make_demo(k=4, frames=60):
     clip = os.path.join(DATA, f"pan_{WIDTH}x{HEIGHT}_{frames}.mp4")
     if not os.path.exists(clip):
         make_clip(clip, frames)
-    info, source = utils.open_video(clip)
+    info, source = video_io.open_video(clip)
     small = [Image.fromarray(frame).resize((WIDTH // 2, HEIGHT // 2), Image.LANCZOS)
              for frame in source]
     gif = os.path.join(DATA, "pan.gif")
@@ -79,7 +79,7 @@ def make_demo(k=4, frames=60):
         labels = np.load(os.path.join(out, f"pan_k{k}_labels.npy"))
         with open(os.path.join(out, f"pan_k{k}.json")) as f:
             means_rgb = np.asarray(json.load(f)["means_rgb"])
-    _, segmented = utils.open_video(os.path.join(results, f"pan_k{k}_segmented.gif"))
+    _, segmented = video_io.open_video(os.path.join(results, f"pan_k{k}_segmented.gif"))
     strip = os.path.join(results, f"pan_k{k}_frames.png")
     frames_figure([np.asarray(frame.convert("RGB")) for frame in small], list(segmented),
                   labels, means_rgb, strip)
@@ -154,7 +154,7 @@ def main():
                             "--video", clip, "--k", str(args.k), "--out", out],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cli_fps.append(args.frames / (time.perf_counter() - start))
-            record = segmentation_GMM.segment_video(clip, args.k, out=out, progress=False)
+            record = video.segment_video(clip, args.k, out=out, progress=False)
             in_process_fps.append(record["frames"] / record["seconds"])
         with open(os.path.join(out, f"{os.path.splitext(os.path.basename(clip))[0]}"
                                     f"_k{args.k}.json")) as f:

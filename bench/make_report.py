@@ -10,7 +10,7 @@ computed here, so the prose cannot disagree with the tables. Only the
 
 What it runs:
 
-* the sweep k = 2..6 on every image in images/ through ``segmentation_GMM.main``,
+* the sweep k = 2..6 on every image in images/ through ``gmmseg.segment_file``,
   which draws ``<stem>_sweep.png`` (copied into results/) and whose records
   give the tables; its per-k JSON, label and figure files stay in a temporary
   folder, except chelsea's k = 4 files, which README shows;
@@ -40,6 +40,7 @@ import bench_video
 
 import segmentation_GMM as gmm_lab
 import utils
+from gmmseg import pipeline, selection, video, video_io
 
 RESULTS = "results"  # relative to ROOT; main() runs from ROOT
 TEMPLATE = os.path.join("bench", "report_template.md")
@@ -47,7 +48,7 @@ SPEED_JSON = os.path.join("bench", "speed_results.json")
 SEED = 0
 KS = (2, 3, 4, 5, 6)
 COMPARE_K = 4
-MAX_ITERATIONS = 100  # segmentation_GMM.main's default
+MAX_ITERATIONS = 100  # the CLI's default
 # Written by ``segmentation_GMM.py`` (README shows them) and by the video demo.
 README_FILES = ("chelsea_k4.json", "chelsea_k4_labels.png", "chelsea_k4_segmentation.png")
 VIDEO_FILES = ("pan_k4_segmented.gif", "pan_k4_frames.png")
@@ -364,7 +365,7 @@ def photo_comparison(paths, k, written):
 # --------------------------------------------------------------------------
 
 def sweep(path, written):
-    """Fit one image for every k with ``segmentation_GMM.main``; its sweep figure and table.
+    """Fit one image for every k with ``gmmseg.segment_file``; its sweep figure and table.
 
     ``main`` writes the per-k files and ``<stem>_sweep.png`` into a temporary
     folder; the sweep figure, and chelsea's k = 4 files that README shows, are
@@ -373,20 +374,21 @@ def sweep(path, written):
     Returns
     -------
     table : str
-        ``segmentation_GMM.sweep_table``: log-likelihood, BIC, AIC, iterations
+        ``gmmseg.selection.sweep_table``: log-likelihood, BIC, AIC, iterations
         and seconds per k.
     records : list of dict
     """
     stem = stem_of(path)
     with tempfile.TemporaryDirectory() as out:
         # criterion="bic": the figure stars the lowest BIC, which section 2 discusses.
-        records = gmm_lab.main(path, list(KS), MAX_ITERATIONS, seed=SEED, out=out,
-                               progress=False, criterion="bic")
+        records = pipeline.segment_file(path, list(KS), max_iter=MAX_ITERATIONS,
+                                        random_state=SEED, out=out, progress=False,
+                                        criterion="bic")
         for name in (f"{stem}_sweep.png", *README_FILES):
             if name.startswith(f"{stem}_"):
                 shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
                 written.append(name)
-    return gmm_lab.sweep_table(records), records
+    return selection.sweep_table(records), records
 
 
 def smallest_det(record):
@@ -430,8 +432,8 @@ def settings_table():
         ["side of a warm-up histogram bin (Z-scored units)", f"{gmm_lab.HISTOGRAM_STEP:g}",
          "`HISTOGRAM_STEP`"],
         ["video: refit when a frame's log-likelihood per pixel drops by more than",
-         f"{gmm_lab.REFIT_DROP:g} nats", "`REFIT_DROP`"],
-        ["video: at most this many EM iterations per refit", gmm_lab.REFIT_ITERATIONS,
+         f"{video.REFIT_DROP:g} nats", "`REFIT_DROP`"],
+        ["video: at most this many EM iterations per refit", video.REFIT_ITERATIONS,
          "`REFIT_ITERATIONS`"],
     ])
 
@@ -439,7 +441,7 @@ def settings_table():
 def record_values(stem, records):
     """Per-k numbers the prose may cite, formatted exactly as in the tables.
 
-    The log-likelihood as ``segmentation_GMM.sweep_table`` prints it, the
+    The log-likelihood as ``gmmseg.selection.sweep_table`` prints it, the
     determinant as ``determinant_table``.
     """
     values = {}
@@ -454,7 +456,7 @@ def choice_table(all_records):
     """Which k the BIC picks and which we pick by eye, per image."""
     rows, values = [], {}
     for stem, records in all_records.items():
-        by_bic = gmm_lab.choose_k(records, "bic")["k"]
+        by_bic = selection.choose_k(records, "bic")["k"]
         by_eye, why = BY_EYE[stem]
         rows.append([stem, by_bic, by_eye, "yes" if by_bic == by_eye else "no", why])
         values[f"bic_k_{stem}"] = str(by_bic)
@@ -472,7 +474,7 @@ def video_demo(written):
     """Remake the demo GIF and frame strip; table of the recorded frame rates."""
     bench_video.make_demo(VIDEO_MEASUREMENT["k"])
     written.extend(VIDEO_FILES)
-    info, frames = utils.open_video(os.path.join(RESULTS, VIDEO_FILES[0]))
+    info, frames = video_io.open_video(os.path.join(RESULTS, VIDEO_FILES[0]))
     first = next(frames)
     n_frames = 1 + sum(1 for _ in frames)
     m = VIDEO_MEASUREMENT

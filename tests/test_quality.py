@@ -10,8 +10,18 @@ from skimage.color import rgb2lab
 from sklearn.metrics import adjusted_rand_score, rand_score
 from sklearn.mixture import GaussianMixture
 
+import gmmseg
 import segmentation_GMM as sg
 import utils
+from gmmseg import features
+from gmmseg.regions import connected_regions, merge_regions, region_adjacency
+from gmmseg.scores import (
+    load_truth,
+    probabilistic_rand_index,
+    truth_scores,
+    variation_of_information,
+)
+from gmmseg.selection import K_GAIN, choose_k
 
 
 def noisy_regions(means, truth, noise, seed=0):
@@ -36,8 +46,8 @@ def test_smoothing_raises_adjusted_rand_index():
     # Two colours one noise standard deviation apart: pixel by pixel about one
     # in three is on the wrong side, so the plain labels are confetti.
     image = noisy_regions([[110, 110, 110], [135, 135, 135]], truth, noise=25)
-    plain = sg.segment(image, 2, progress=False)["labels"]
-    smoothed = sg.segment(image, 2, progress=False, smooth=2.0)["labels"]
+    plain = gmmseg.segment(image, 2, progress=False)["labels"]
+    smoothed = gmmseg.segment(image, 2, progress=False, smooth=2.0)["labels"]
     plain_ari = adjusted_rand_score(truth.ravel(), plain.ravel())
     smoothed_ari = adjusted_rand_score(truth.ravel(), smoothed.ravel())
     assert plain_ari < 0.5
@@ -48,7 +58,7 @@ def test_smoothing_raises_adjusted_rand_index():
 def test_smoothed_argmax_is_argmax_of_blurred_gamma():
     rng = np.random.default_rng(3)
     gamma = rng.dirichlet(np.ones(4), size=30 * 20)
-    labels = sg.smoothed_argmax(lambda k: gamma[:, k], 4, (30, 20), 1.5)
+    labels = features.smoothed_argmax(lambda k: gamma[:, k], 4, (30, 20), 1.5)
     # Reference: blur each component with a kernel written out by hand
     # (the same reflection at the border as ndimage's mode="nearest").
     radius = 6
@@ -71,8 +81,8 @@ def test_lab_matches_sklearn_on_lab_pixels():
     truth = np.repeat(np.arange(3), 300)[np.random.default_rng(1).permutation(900)]
     image = noisy_regions([[200, 40, 40], [40, 160, 60], [60, 60, 200]],
                           truth.reshape(30, 30), noise=12)
-    result = sg.segment(image, 3, iteration=500, tol=1e-10, progress=False,
-                        color_space="lab")
+    result = gmmseg.segment(image, 3, max_iter=500, tol=1e-10, progress=False,
+                            color_space="lab")
     # Independent path: every pixel through skimage, Z-scored, fitted by
     # scikit-learn from the same k-means seed.
     lab = rgb2lab(image / 255.0).reshape(-1, 3)
@@ -93,8 +103,8 @@ def test_lab_matches_sklearn_on_lab_pixels():
 
 def test_lab_refuses_greyscale():
     with pytest.raises(utils.InputError, match="greyscale"):
-        sg.segment(np.zeros((4, 4, 1), dtype=np.uint8) + np.arange(4)[:, None, None], 2,
-                   progress=False, color_space="lab")
+        gmmseg.segment(np.zeros((4, 4, 1), dtype=np.uint8) + np.arange(4)[:, None, None], 2,
+                       progress=False, color_space="lab")
 
 
 # --------------------------------------------------------------------------
@@ -113,22 +123,22 @@ def same_colour_left_right(h=30, w=60):
 @pytest.mark.parametrize("sample, chunk", [(None, None), (700, 257)])
 def test_spatial_separates_one_colour_left_and_right(monkeypatch, sample, chunk):
     if sample is not None:  # fit on a sample and label in blocks, as on a big photo
-        monkeypatch.setattr(sg, "SPATIAL_SAMPLE", sample)
-        monkeypatch.setattr(sg, "CHUNK", chunk)
+        monkeypatch.setattr(features, "SPATIAL_SAMPLE", sample)
+        monkeypatch.setattr(features, "CHUNK", chunk)
     image, truth = same_colour_left_right()
-    colour_only = sg.segment(image, 3, progress=False)["labels"]
-    spatial = sg.segment(image, 3, progress=False, spatial=1.0)["labels"]
+    colour_only = gmmseg.segment(image, 3, progress=False)["labels"]
+    spatial = gmmseg.segment(image, 3, progress=False, spatial=1.0)["labels"]
     assert adjusted_rand_score(truth.ravel(), colour_only.ravel()) < 0.6
     assert adjusted_rand_score(truth.ravel(), spatial.ravel()) > 0.95
 
 
 def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
-    monkeypatch.setattr(sg, "CHUNK", 100)  # several blocks, the last one partial
+    monkeypatch.setattr(features, "CHUNK", 100)  # several blocks, the last one partial
     image, _ = same_colour_left_right(h=12, w=25)
     colours, counts, inverse = sg.distinct_colours(image)
     mean, std = sg.channel_stats(colours.astype(float), counts)
     colours_norm = (colours - mean) / std
-    gmm, component_gamma = sg.fit_spatial(colours_norm, inverse, (12, 25), 3, 1.0,
+    gmm, component_gamma = features.fit_spatial(colours_norm, inverse, (12, 25), 3, 1.0,
                                           progress=False)
     # Every pixel's features built at once, with positions Z-scored by numpy.
     rows, cols = np.mgrid[:12, :25]
@@ -137,7 +147,7 @@ def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
     gamma, _ = gmm.inference(x)
     for k in range(3):
         np.testing.assert_allclose(component_gamma(k), gamma[:, k], rtol=1e-9, atol=1e-12)
-    labels = sg.spatial_argmax(gmm, colours_norm, inverse, (12, 25), 1.0)
+    labels = features.spatial_argmax(gmm, colours_norm, inverse, (12, 25), 1.0)
     np.testing.assert_array_equal(labels.ravel(), np.argmax(gamma, axis=1))
 
 
@@ -145,19 +155,18 @@ def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
 # Truth metrics against closed forms
 # --------------------------------------------------------------------------
 
-def test_entropy_and_voi_closed_forms():
+def test_voi_closed_forms_in_bits():
     s = np.array([0, 0, 1, 1, 1, 2])
-    h_s = -(2 / 6 * np.log(2 / 6) + 3 / 6 * np.log(3 / 6) + 1 / 6 * np.log(1 / 6))
-    assert sg.entropy(s) == pytest.approx(h_s, rel=1e-12)
-    assert sg.entropy(np.arange(4)) == pytest.approx(np.log(4))
+    h_s = -(2 / 6 * np.log2(2 / 6) + 3 / 6 * np.log2(3 / 6) + 1 / 6 * np.log2(1 / 6))
     # the same partition under other names
-    assert sg.variation_of_information(s, np.array([7, 7, 3, 3, 3, 9])) == pytest.approx(
+    assert variation_of_information(s, np.array([7, 7, 3, 3, 3, 9])) == pytest.approx(
         0.0, abs=1e-12)
-    # against a single region: all of H(S), in nats
-    assert sg.variation_of_information(s, np.zeros(6, int)) == pytest.approx(h_s, rel=1e-12)
-    # two independent halvings: H + H - 0
-    assert sg.variation_of_information(np.array([[0, 0], [1, 1]]),
-                                       np.array([[0, 1], [0, 1]])) == pytest.approx(2 * np.log(2))
+    # against a single region: all of H(S), in bits
+    assert variation_of_information(s, np.zeros(6, int)) == pytest.approx(h_s, rel=1e-12)
+    assert variation_of_information(np.arange(4), np.zeros(4, int)) == pytest.approx(2.0)
+    # two independent halvings: H + H - 0 = 1 bit + 1 bit
+    assert variation_of_information(np.array([[0, 0], [1, 1]]),
+                                    np.array([[0, 1], [0, 1]])) == pytest.approx(2.0)
 
 
 def test_probabilistic_rand_index_closed_form():
@@ -165,13 +174,14 @@ def test_probabilistic_rand_index_closed_form():
     # Against [0, 0, 0, 1] the six pixel pairs agree on 3 (counted by hand);
     # against itself on all 6.
     truths = np.array([[[0, 0], [0, 1]], [[5, 5], [2, 2]]])
-    assert sg.probabilistic_rand_index(s, truths) == pytest.approx((3 / 6 + 1) / 2)
-    scores = sg.truth_scores(s, truths)
+    assert probabilistic_rand_index(s, truths) == pytest.approx((3 / 6 + 1) / 2)
+    scores = truth_scores(s, truths)
     assert scores["pri"] == pytest.approx(0.75)
     assert scores["humans"] == 2
-    # VoI against [0,0,0,1]: H(S) = ln 2, H(G) = H(3/4, 1/4), I = H(G) - H(G|S)
-    h_g = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
-    voi_first = np.log(2) + h_g - 2 * (h_g - 0.5 * np.log(2))
+    # VoI against [0,0,0,1], in bits: H(S) = 1, H(G) = H(3/4, 1/4),
+    # I = H(G) - H(G|S) with H(G|S) = 1/2 (one half of S is pure, the other a fair split)
+    h_g = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
+    voi_first = 1 + h_g - 2 * (h_g - 0.5)
     assert scores["voi"] == pytest.approx(voi_first / 2)
 
 
@@ -191,10 +201,10 @@ def test_load_truth_formats(tmp_path):
                        "Boundaries": np.zeros((6, 8), bool)}
     scipy.io.savemat(tmp_path / "bsds.mat", {"groundTruth": cells})
     Image.fromarray((humans[0] * 40).astype(np.uint8)).save(tmp_path / "one.png")
-    np.testing.assert_array_equal(utils.load_truth(tmp_path / "one.npy"), humans[:1])
+    np.testing.assert_array_equal(load_truth(tmp_path / "one.npy"), humans[:1])
     for name in ("many.npy", "many.npz", "bsds.mat"):
-        np.testing.assert_array_equal(utils.load_truth(tmp_path / name), humans)
-    png = utils.load_truth(tmp_path / "one.png")
+        np.testing.assert_array_equal(load_truth(tmp_path / name), humans)
+    png = load_truth(tmp_path / "one.png")
     assert png.shape == (1, 6, 8)
     assert adjusted_rand_score(png.ravel(), humans[0].ravel()) == 1.0
 
@@ -223,10 +233,11 @@ def test_cli_truth_writes_scores(cli, tmp_path):
         / 2)
     assert adjusted_rand_score(truth.ravel(), labels) == 1.0
     # So VoI is 0 against the first human, and against the second, which
-    # refines the labels, the information the split adds: H(other) - H(truth).
+    # refines the labels, the information the split adds: H(other) - H(truth),
+    # in bits.
     def h(partition):
         p = np.unique(partition, return_counts=True)[1] / partition.size
-        return -np.sum(p * np.log(p))
+        return -np.sum(p * np.log2(p))
     assert scores["voi"] == pytest.approx((h(other) - h(truth)) / 2, rel=1e-9)
     assert scores["pri"] < 1.0
     assert record["color_space"] == "lab" and record["smooth"] == 1.0
@@ -273,14 +284,14 @@ def test_choose_k_gain_rule():
         ll = np.concatenate([[-3.0], -3.0 + np.cumsum(gains)])
         return [{"k": k, "log_likelihood": value, "bic": -value} for k, value in
                 zip(range(2, 2 + len(ll)), ll)]
-    step = sg.K_GAIN
+    step = K_GAIN
     # gains 2->3 large, 3->4 small, 4->5 large again: the first small one decides
-    assert sg.choose_k(records([10 * step, 0.5 * step, 10 * step]))["k"] == 3
-    assert sg.choose_k(records([0.5 * step, 10 * step]))["k"] == 2
+    assert choose_k(records([10 * step, 0.5 * step, 10 * step]))["k"] == 3
+    assert choose_k(records([0.5 * step, 10 * step]))["k"] == 2
     # never small: the largest K tried
-    assert sg.choose_k(records([10 * step, 5 * step, 2 * step]))["k"] == 5
+    assert choose_k(records([10 * step, 5 * step, 2 * step]))["k"] == 5
     # BIC still means the lowest BIC (here: the highest log-likelihood)
-    assert sg.choose_k(records([10 * step, 0.5 * step, 10 * step]), "bic")["k"] == 5
+    assert choose_k(records([10 * step, 0.5 * step, 10 * step]), "bic")["k"] == 5
 
 
 def test_cli_k_auto_gain_on_three_blobs(cli, tmp_path):
@@ -296,7 +307,7 @@ def test_cli_k_auto_gain_on_three_blobs(cli, tmp_path):
     selection = record["selection"]
     assert selection["criterion"] == "gain" and selection["k"] == [2, 3, 4, 5, 6]
     gains = np.diff(selection["log_likelihood"])
-    assert gains[0] >= sg.K_GAIN > gains[1]
+    assert gains[0] >= K_GAIN > gains[1]
 
 
 # --------------------------------------------------------------------------
@@ -307,7 +318,7 @@ def test_connected_regions_split_and_fold():
     labels = np.zeros((6, 9), dtype=np.uint8)
     labels[:, 3:6] = 1          # a band of label 1 splits label 0 in two
     labels[1, 1] = 1            # a one-pixel speck of 1 inside the left part
-    regions, folded = sg.connected_regions(labels, min_area=2)
+    regions, folded = connected_regions(labels, min_area=2)
     # the speck took the region and label around it
     assert folded[1, 1] == 0 and regions[1, 1] == regions[0, 0]
     np.testing.assert_array_equal(folded[:, 3:6], 1)
@@ -317,7 +328,7 @@ def test_connected_regions_split_and_fold():
     parts[:, 3:6], parts[:, 6:] = 1, 2
     assert adjusted_rand_score(parts.ravel(), regions.ravel()) == 1.0
     # nothing is large enough: nothing is folded, the speck stays its own region
-    regions, folded = sg.connected_regions(labels, min_area=100)
+    regions, folded = connected_regions(labels, min_area=100)
     assert len(np.unique(regions)) == 4
     np.testing.assert_array_equal(folded, labels)
 
@@ -359,11 +370,11 @@ def stripes(colours, width=3, height=4):
 
 def test_region_adjacency_of_stripes_and_a_square():
     _, regions = stripes([[0, 0, 0]] * 3)
-    np.testing.assert_array_equal(sg.region_adjacency(regions), [[0, 1], [1, 2]])
+    np.testing.assert_array_equal(region_adjacency(regions), [[0, 1], [1, 2]])
     square = np.zeros((5, 5), int)
     square[1:4, 1:4] = 1
     square[2, 2] = 2  # inside region 1 only
-    np.testing.assert_array_equal(sg.region_adjacency(square), [[0, 1], [1, 2]])
+    np.testing.assert_array_equal(region_adjacency(square), [[0, 1], [1, 2]])
 
 
 def test_merge_regions_joins_similar_neighbours_only():
@@ -372,13 +383,13 @@ def test_merge_regions_joins_similar_neighbours_only():
     lab = rgb2lab(np.array([colours], dtype=float) / 255)[0]
     close = np.linalg.norm(lab[0] - lab[1])
     assert 1 < close < 10  # a few Delta E apart, the blue far away
-    merged = sg.merge_regions(regions, image, close + 0.01)
+    merged = merge_regions(regions, image, close + 0.01)
     assert adjusted_rand_score([0, 0, 1], merged[0, ::3]) == 1.0
-    merged = sg.merge_regions(regions, image, close - 0.01)
+    merged = merge_regions(regions, image, close - 0.01)
     assert len(np.unique(merged)) == 3
     # red and blue are never neighbours of each other's colour: all merge
     # only when the threshold passes the red-blue difference
-    assert len(np.unique(sg.merge_regions(regions, image, 1000.0))) == 1
+    assert len(np.unique(merge_regions(regions, image, 1000.0))) == 1
 
 
 def test_merge_regions_compares_merged_means():
@@ -391,6 +402,6 @@ def test_merge_regions_compares_merged_means():
     image = image[:, :, :1]
     lightness = rgb2lab(np.repeat(grey[:, None], 3, axis=1)[None] / 255)[0, :, 0]
     step = lightness[1] - lightness[0]
-    merged = sg.merge_regions(regions, image, 1.2 * step)
+    merged = merge_regions(regions, image, 1.2 * step)
     assert np.all(np.diff(lightness)[::-1] < np.diff(lightness)[0] + 1e-12)
     assert adjusted_rand_score([0, 0, 1, 1], merged[0, ::3]) == 1.0

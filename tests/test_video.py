@@ -9,7 +9,7 @@ from PIL import Image
 from scipy import ndimage
 
 import segmentation_GMM
-import utils
+from gmmseg import video, video_io
 
 H, W, FRAMES = 48, 64, 12
 LEFT, RIGHT, SQUARE = (40, 120, 200), (235, 225, 150), (200, 40, 30)
@@ -170,7 +170,7 @@ def test_identity_survives_refits():
     clip, regions = square_clip(frames=10, noise=4.0)
     fade = np.linspace(1.0, 0.7, len(clip))[:, None, None, None]
     clip = np.clip(np.rint(clip * fade), 0, 255).astype(np.uint8)
-    steps = list(segmentation_GMM.track(iter(clip), 3, refit_drop=0.0))
+    steps = list(video.track(iter(clip), 3, refit_drop=0.0))
     assert [s["refit"] for s in steps] == [False] + [True] * (len(clip) - 1)
     labels = np.stack([s["labels"] for s in steps])
     assert_regions_keep_labels(labels, regions)
@@ -184,9 +184,9 @@ def test_memo_matches_the_e_step_on_every_pixel():
     frames[1, :10] = frames[0, :10]  # colours seen before, and new ones
     first = segmentation_GMM.segment(frames[0], 3, progress=False)
     gmm, mean, std = first["gmm"], first["mean"], first["std"]
-    memo = segmentation_GMM.ColourMemo(gmm, mean, std)
+    memo = video.ColourMemo(gmm, mean, std)
     for frame in frames:
-        labels, log_likelihood = segmentation_GMM.label_frame(memo, frame)
+        labels, log_likelihood = video.label_frame(memo, frame)
         pixels = (frame.reshape(-1, 3) - mean) / std
         gamma, total = gmm.inference(pixels)
         np.testing.assert_array_equal(labels.ravel(), np.argmax(gamma, axis=1))
@@ -197,16 +197,16 @@ def test_colour_keys_round_trip():
     rng = np.random.default_rng(2)
     frame = rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
     frame[0, 0] = [255, 255, 255]
-    keys = segmentation_GMM.colour_keys(frame)
+    keys = video.colour_keys(frame)
     assert keys.max() < 2**24 and len(np.unique(keys)) == len(np.unique(frame.reshape(-1, 3),
                                                                          axis=0))
-    np.testing.assert_array_equal(segmentation_GMM.key_colours(keys), frame.reshape(-1, 3))
+    np.testing.assert_array_equal(video.key_colours(keys), frame.reshape(-1, 3))
 
 
 def test_npy_frames_writer_round_trips(tmp_path):
     path = tmp_path / "frames.npy"
     frames = np.arange(7 * 5 * 3, dtype=np.uint8).reshape(7, 5, 3)
-    with utils.npy_frames_writer(str(path)) as writer:
+    with video_io.npy_frames_writer(str(path)) as writer:
         for frame in frames:
             writer.write(frame)
     np.testing.assert_array_equal(np.load(path), frames)
@@ -216,11 +216,11 @@ def test_npy_frames_writer_round_trips(tmp_path):
 def test_gif_keeps_the_frame_rate(tmp_path, fps):
     # 1000 / (1000 / 30) is 29.999... ms; Pillow truncates it to 20 ms (50 fps).
     path = str(tmp_path / "clip.gif")
-    with utils.video_writer(path, fps) as writer:
+    with video_io.video_writer(path, fps) as writer:
         for value in range(3):
             writer.write(np.full((4, 6), value, dtype=np.uint8),
                          np.arange(9, dtype=np.uint8).reshape(3, 3))
-    info, _ = utils.open_video(path)
+    info, _ = video_io.open_video(path)
     assert info["fps"] == pytest.approx(fps, rel=0.12)
 
 

@@ -1,0 +1,183 @@
+"""The command line: ``python segmentation_GMM.py`` (or ``python -m gmmseg``).
+
+Flags are parsed here and handed, unchecked, to the public entries
+(``gmmseg.segment_file``, ``gmmseg.segment_video``), which check every value;
+any refusal, from argparse or from an entry, is one line on stderr and exit
+code 2. The modules imported here load SciPy, scikit-learn and matplotlib only
+inside the functions that use them, so ``--help`` answers at once.
+"""
+
+import argparse
+import sys
+import warnings
+
+import segmentation_GMM as sg
+import utils
+from gmmseg import features, selection, video_io
+
+__all__ = ["main", "parse_args"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line, not usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(kind, name):
+    """An argparse type: the text as ``kind``; its range is the entry's to check."""
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, not {text!r}") from None
+    return parse
+
+
+def _k_value(text):
+    return "auto" if text == "auto" else _number(int, "k")(text)
+
+
+def parse_args(argv=None):
+    """The command line's flags, parsed but not yet checked."""
+    parser = _Parser(
+        prog="segmentation_GMM.py",
+        description="Segment an image or a video with a Gaussian mixture fitted by EM, "
+                    "initialised by k-means. Any bad input: one line on stderr, exit 2.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--image", default=sg.DEFAULT_IMAGE,
+                        help="image file (default: images/chelsea.png)")
+    source.add_argument("--video",
+                        help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
+                             "of frames in name order; writes a segmented clip, the "
+                             "labels (.npy) and a JSON record per K")
+    parser.add_argument("--k", nargs="+", type=_k_value, default=[4], metavar="K",
+                        help=f"number of components, 1 to {sg.MAX_COMPONENTS}; several values "
+                             f"fit each in turn and draw a sweep figure; 'auto' fits 2..K-MAX "
+                             f"and keeps one (see --k-criterion; default: 4)")
+    parser.add_argument("--k-max", type=_number(int, "k-max"), default=selection.K_MAX,
+                        help=f"largest k that --k auto tries, 2 to 32 "
+                             f"(default: {selection.K_MAX})")
+    parser.add_argument("--k-criterion", choices=selection.CRITERIA, default="gain",
+                        help=f"how --k auto chooses: 'gain' keeps the smallest k whose "
+                             f"log-likelihood per pixel grows by less than {selection.K_GAIN} "
+                             f"nats with one more component; 'bic', 'aic' the lowest "
+                             f"(default: gain)")
+    parser.add_argument("--iters", type=_number(int, "iters"), default=100,
+                        help="at most this many EM iterations, 1 to 10000 (default: 100)")
+    parser.add_argument("--tol", type=_number(float, "tol"), default=sg.TOL,
+                        help=f"stop when the log-likelihood per pixel changes by less "
+                             f"(default: {sg.TOL})")
+    parser.add_argument("--seed", type=_number(int, "seed"), default=0,
+                        help="k-means seed, 0 to 2**32 - 1 (default: 0)")
+    parser.add_argument("--out", default="results",
+                        help="folder for the outputs (default: results)")
+    parser.add_argument("--show", action="store_true", help="open each figure in a window")
+    parser.add_argument("--fps", type=_number(float, "fps"),
+                        help=f"frame rate of the segmented clip (default: the input's; "
+                             f"{video_io.DEFAULT_FPS:g} for a folder of frames)")
+    quality = parser.add_argument_group("segment quality (images only; see docs/quality.md)")
+    quality.add_argument("--color-space", choices=features.COLOR_SPACES, default="rgb",
+                         help="colour features: Z-scored RGB, or CIELAB, closer to "
+                              "perceived colour differences (default: rgb)")
+    quality.add_argument("--spatial", type=_number(float, "spatial"), default=0.0, metavar="W",
+                         help="append each pixel's Z-scored row and column times W (0 to 10) "
+                              "to its features; fitted on a random sample of "
+                              f"{features.SPATIAL_SAMPLE} pixels (default: 0, colour only)")
+    quality.add_argument("--smooth", type=_number(float, "smooth"), default=0.0, metavar="S",
+                         help="blur each component's responsibilities with a Gaussian of "
+                              "S pixels (at most a quarter of the shorter side) before "
+                              "labelling (default: 0, none)")
+    quality.add_argument("--min-region", type=_number(int, "min-region"), default=0,
+                         metavar="A",
+                         help="also split the labels into connected regions, fold regions "
+                              "under A pixels into the nearest larger one, and write them "
+                              "(<stem>_k<K>_regions.png, 16-bit); --truth then scores the "
+                              "regions (default: 0, off)")
+    quality.add_argument("--merge", type=_number(float, "merge"), default=0.0, metavar="D",
+                         help="also merge touching regions whose mean colours differ by less "
+                              "than D (CIELAB Delta E), most similar first; implies the "
+                              "regions of --min-region (default: 0, off)")
+    quality.add_argument("--truth", metavar="PATH",
+                         help="human segmentation(s) of the image: a label image, .npy, "
+                              ".npz (key segs) or BSDS .mat; prints and records PRI, VoI "
+                              "(bits) and ARI")
+    args = parser.parse_args(argv)
+    if args.k == ["auto"]:
+        args.k = "auto"
+    if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
+                                   or args.min_region or args.merge or args.truth):
+        parser.error("--color-space, --spatial, --smooth, --min-region, --merge and --truth "
+                     "are for images, not --video")
+    return args
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    return f"warning: {message}\n"
+
+
+def _run(args):
+    """Do what the flags ask; return the records."""
+    from gmmseg.pipeline import segment_file
+
+    if args.video is None:
+        return segment_file(args.image, args.k, max_iter=args.iters, tol=args.tol,
+                            random_state=args.seed, out=args.out, show=args.show,
+                            k_max=args.k_max, criterion=args.k_criterion,
+                            color_space=args.color_space, spatial=args.spatial,
+                            smooth=args.smooth, min_region=args.min_region, merge=args.merge,
+                            truth=args.truth)
+    from gmmseg.params import check_components
+    from gmmseg.video import segment_video
+
+    ks = check_components(args.k, args.k_max)
+    if ks == "auto":
+        raise utils.InputError("n_components (--k) auto is for images; give a video its k")
+    return [segment_video(args.video, k, max_iter=args.iters, tol=args.tol,
+                          random_state=args.seed, out=args.out, fps=args.fps)
+            for k in ks]
+
+
+def _report(records, args):
+    """The console lines: one per record, the scores, the choice of k, the sweep table."""
+    import os
+
+    for record in records:
+        stem = utils.file_stem(record.get("video", record.get("image")))
+        files = os.path.join(args.out, f"{stem}_k{record['k']}*")
+        if "video" in record:
+            print(f"k={record['k']}: {record['frames']} frames, "
+                  f"{len(record['refit_frames'])} refitted, "
+                  f"{record['frames'] / record['seconds']:.1f} frames/s -> {files}")
+            continue
+        print(f"k={record['k']}: {record['iterations']} EM iterations, "
+              f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
+              f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
+        if "truth" in record:
+            scores = record["truth"]
+            scored = f"{record['n_regions']} regions" if "n_regions" in record else "labels"
+            print(f"k={record['k']}: {scored}: PRI {scores['pri']:.4f}, "
+                  f"VoI {scores['voi']:.4f} bits, ARI {scores['ari']:.4f} against "
+                  f"{scores['humans']} human segmentation(s) in {scores['path']}")
+        if "selection" in record:
+            print(selection.selection_reason(record))
+    if args.video is None and len(records) > 1:
+        print(selection.sweep_table(records))
+
+
+def main(argv=None):
+    """Run the command line; return the exit code."""
+    args = parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        records = _run(args)
+    except utils.InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    _report(records, args)
+    return 0

@@ -1,0 +1,250 @@
+"""The public entry: segment an image with every option, each parameter checked once.
+
+``segment`` takes an array or a path and returns the labels and the fitted
+mixture; ``segment_file`` is the command line's job for one image file: one or
+several k (or k chosen automatically), scores against human segmentations, and
+the files written into a folder. Both check every argument before any work
+(``gmmseg.params``), and both fit through the lab's own functions
+(``segmentation_GMM``), so the default result is the lab's.
+"""
+
+import os
+import time
+
+import numpy as np
+
+import segmentation_GMM as sg
+import utils
+from gmmseg import features, regions, scores, selection
+from gmmseg.params import (
+    check_choice,
+    check_components,
+    check_image,
+    check_int,
+    check_segment_params,
+)
+
+__all__ = ["segment", "segment_file"]
+
+
+def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
+            color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, merge=0.0,
+            progress=True):
+    """Fit a Gaussian mixture to an image's pixels and label every pixel.
+
+    With the defaults this is the lab's segmentation (``segmentation_GMM.segment``):
+    Z-scored colours, k-means seeding, EM, each pixel given its most likely
+    component. The other options change the features, the labelling or add
+    regions; all are off by default.
+
+    Parameters
+    ----------
+    image : ndarray or str
+        An array of shape (h, w) (grey), (h, w, 1), (h, w, 2), (h, w, 3) or
+        (h, w, 4) (alpha is dropped), or the path of an image file.
+    n_components : int, default=4
+        K, from 1 to 256 (the labels are 8-bit). An image with fewer distinct
+        colours gets that many components, with a warning.
+    max_iter : int, default=100
+        At most this many EM steps (up to ``params.MAX_ITER``).
+    tol : float, default=1e-4
+        EM stops when the mean log-likelihood per pixel changes by less (nats).
+    random_state : int, default=0
+        Seeds k-means++ (and the pixel sample of ``spatial``); 0 .. 2**32 - 1.
+    color_space : {"rgb", "lab"}, default="rgb"
+        The colour features (``features.colour_features``); "lab" needs a
+        colour image.
+    spatial : float, default=0
+        Weight of each pixel's Z-scored row and column appended to its features
+        (0 .. ``params.SPATIAL_MAX``); 0 leaves them out.
+    smooth : float, default=0
+        Sigma in pixels of the Gaussian that blurs each component's
+        responsibilities before the argmax (``features.smoothed_argmax``); at
+        most a quarter of the image's shorter side.
+    min_region : int, default=0
+        If above 0, split the labels into connected regions and fold regions of
+        fewer pixels into their neighbours (``regions.connected_regions``).
+    merge : float, default=0
+        If above 0, also merge touching regions whose mean colours differ by
+        less than this CIELAB Delta E (``regions.merge_regions``).
+    progress : bool, default=True
+        Show EM's tqdm bar (on a terminal only).
+
+    Returns
+    -------
+    result : dict
+        ``labels`` (h, w) uint8; ``gmm`` (the fitted ``segmentation_GMM.GMM``:
+        ``mus``, ``covs``, ``priors``, ``log_likelihood_history``); ``mean``
+        and ``std`` (c,) of the features' Z-score; ``means_rgb`` (K, c), each
+        component's mean colour in the image's units; ``n_colours``;
+        ``warm_up_iterations``; ``seconds``; with ``min_region`` or ``merge``
+        also ``regions`` (h, w) int32.
+
+    Raises
+    ------
+    ValueError
+        ``utils.InputError``, naming the parameter, for any bad argument.
+
+    Examples
+    --------
+    >>> import numpy as np, gmmseg
+    >>> image = np.zeros((20, 30, 3), np.uint8); image[:, 15:] = 200
+    >>> result = gmmseg.segment(image, 2, progress=False)
+    >>> np.unique(result["labels"][:, :15]).size, np.unique(result["labels"][:, 15:]).size
+    (1, 1)
+    """
+    image = check_image(image)
+    params = check_segment_params(image, max_iter, tol, random_state, color_space, spatial,
+                                  smooth, min_region, merge)
+    ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
+    return _segment(image, ncomp, progress=progress, **params)
+
+
+def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial, smooth,
+             min_region, merge, progress):
+    """``segment`` on checked arguments."""
+    start = time.perf_counter()
+    h, w = image.shape[:2]
+    if spatial > 0:
+        colours, counts, inverse = sg.distinct_colours(image)
+        colour_features = features.colour_features(colours, color_space, utils.max_value(image))
+        mean, std = sg.channel_stats(colour_features, counts)
+        colours_norm = (colour_features - mean) / std
+        gmm, component_gamma = features.fit_spatial(colours_norm, inverse, (h, w), ncomp,
+                                                    spatial, max_iter, tol, random_state,
+                                                    progress)
+        result = {"gmm": gmm, "mean": mean, "std": std, "n_colours": len(colours),
+                  "warm_up_iterations": 0}
+        labels = (features.smoothed_argmax(component_gamma, gmm.ncomp, (h, w), smooth)
+                  if smooth > 0 else
+                  features.spatial_argmax(gmm, colours_norm, inverse, (h, w), spatial))
+    else:
+        top = utils.max_value(image)
+        result = sg.segment(image, ncomp, max_iter, tol, random_state, progress,
+                            features=None if color_space == "rgb" else
+                            lambda colours: features.colour_features(colours, color_space, top))
+        gamma, inverse = result.pop("gamma"), result.pop("inverse")
+        labels = result["labels"]
+        if smooth > 0:
+            labels = features.smoothed_argmax(lambda k: gamma[inverse, k], result["gmm"].ncomp,
+                                              (h, w), smooth)
+    region_map = None
+    if min_region > 0 or merge > 0:
+        region_map, labels = regions.connected_regions(labels, min_region)
+    if merge > 0:
+        region_map = regions.merge_regions(region_map, image, merge)
+    if color_space != "rgb" or spatial > 0 or region_map is not None:
+        # The components' means are in other units (or include the position):
+        # each label's mean colour is what a reader of the figure expects.
+        result["means_rgb"] = utils.label_means(image, labels, result["gmm"].ncomp)
+    result["labels"] = labels
+    if region_map is not None:
+        result["regions"] = region_map
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, tol=sg.TOL,
+                 random_state=0, out="results", show=False, progress=True,
+                 k_max=selection.K_MAX, criterion="gain", color_space="rgb", spatial=0.0,
+                 smooth=0.0, min_region=0, merge=0.0, truth=None):
+    """Segment one image file for one or several K and write the results.
+
+    For each K, the files of ``segmentation_GMM.save`` (labels, figure, JSON
+    record) and, with regions, ``<stem>_k<K>_regions.png``; for several K
+    (or "auto") also ``<stem>_sweep.png``. Every argument is checked, the
+    image and the truth read and ``out`` tried for writing before the first fit.
+
+    Parameters
+    ----------
+    image_path : str
+    n_components : int, sequence of int, or "auto"
+        Number(s) of components; each is fitted in turn. ``"auto"`` fits
+        K = 2 .. ``k_max`` and keeps the one ``criterion`` prefers
+        (``selection.choose_k``).
+    max_iter, tol, random_state, color_space, spatial, smooth, min_region, merge, progress
+        See ``segment``.
+    out : str, default="results"
+        Folder for the files (created if missing).
+    show : bool, default=False
+        Also open each figure in a window.
+    k_max : int, default=10
+        Largest K tried by ``"auto"``, from 2 to ``params.K_MAX_LIMIT``.
+    criterion : {"gain", "bic", "aic"}, default="gain"
+        See ``selection.choose_k``.
+    truth : str, optional
+        Human segmentation(s) of the image (``scores.load_truth``): each
+        record then holds ``truth``, the scores of ``scores.truth_scores`` (of
+        the regions with ``min_region`` or ``merge``, else of the labels).
+
+    Returns
+    -------
+    records : list of dict
+        One JSON record per K (``segmentation_GMM.summary``, plus the options
+        and the scores); with ``"auto"``, the chosen K's alone, whose
+        ``selection`` says what was compared.
+    """
+    image = utils.load_image(image_path)
+    params = check_segment_params(image, max_iter, tol, random_state, color_space, spatial,
+                                  smooth, min_region, merge)
+    ks = check_components(n_components, k_max)
+    criterion = check_choice(criterion, "criterion", selection.CRITERIA)
+    auto = ks == "auto"
+    if auto:
+        ks = range(2, k_max + 1)
+    truths = None
+    if truth is not None:
+        truths = scores.load_truth(truth)
+        scores.check_truth(truths, image.shape[:2], truth)
+    utils.prepare_out(out)
+    stem = utils.file_stem(image_path)
+    options = {name: params[name] for name in
+               ("color_space", "spatial", "smooth", "min_region", "merge")}
+    fits = []
+    for k in ks:
+        result = _segment(image, k, progress=progress, **params)
+        record = sg.summary(result, image_path, k, params["random_state"])
+        record.update(options)
+        segmentation = result.get("regions", result["labels"])
+        if "regions" in result:
+            record["n_regions"] = int(segmentation.max()) + 1
+        if truths is not None:
+            record["truth"] = {"path": os.fspath(truth),
+                               **scores.truth_scores(segmentation, truths)}
+        if not auto:  # written at once, so an interrupted sweep keeps what it finished
+            _save(image, result, record, out, stem, show)
+        fits.append((result, record))
+        if auto and result["gmm"].ncomp < k:
+            break  # the image has fewer colours than k: a larger k fits the same mixture
+    records = [record for _, record in fits]
+    chosen = selection.choose_k(records, criterion)
+    if len(fits) > 1:
+        utils.visualize_sweep(image, [result["labels"] for result, _ in fits],
+                              [np.asarray(record["means_rgb"]) for record in records],
+                              records, marked_k=chosen["k"],
+                              criterion=criterion, title=f"{stem}: GMM for k = "
+                              f"{records[0]['k']} .. {records[-1]['k']}",
+                              path=os.path.join(out, f"{stem}_sweep.png"), show=show)
+    if not auto:
+        return records
+    chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
+                           "bic": [r["bic"] for r in records],
+                           "aic": [r["aic"] for r in records],
+                           "log_likelihood": [r["log_likelihood"] for r in records]}
+    _save(image, fits[records.index(chosen)][0], chosen, out, stem, show)
+    return [chosen]
+
+
+def _save(image, result, record, out, stem, show):
+    """The lab's three files, and the region map when there is one.
+
+    The region map is a 16-bit PNG, or a ``.npy`` when there are more regions
+    than 16 bits can number.
+    """
+    region_map = result.get("regions")
+    base = os.path.join(out, f"{stem}_k{record['k']}")
+    if region_map is not None and region_map.max() < 2**16:
+        utils.write_png(base + "_regions.png", region_map.astype(np.uint16))
+    elif region_map is not None:
+        utils.write_atomic(base + "_regions.npy", lambda tmp: np.save(tmp, region_map))
+    sg.save(image, result, record, out, stem, show)
