@@ -44,11 +44,12 @@ MAX_SEED = 2**32 - 1
 K_MAX_LIMIT = 32
 
 # The position features are Z-scored, times ``spatial``: a component's largest
-# variance grows as spatial^2, its smallest colour variance can be as small as
-# REG_COVAR, and SciPy's multivariate_normal treats as singular a covariance
-# whose eigenvalues span more than about 1 / (1e6 * machine epsilon), 4.5e9.
-# With spatial = 10 the span is at most (3 + 2 * 10^2) / 1e-6, 2e8, twenty
-# times inside that; 300 (9e4 / 1e-6) broke it.
+# variance grows as spatial^2 while its smallest colour variance can be as
+# small as REG_COVAR, and SciPy's multivariate_normal refuses a covariance
+# whose eigenvalues span more than about 1 / (1e6 * machine epsilon). On an
+# image of flat colours (the worst case: components collapse onto one colour)
+# 45 still fitted and 70 raised LinAlgError; 10, seven times below, is far
+# beyond any useful weight (the best measured on BSDS500 is 0.5).
 SPATIAL_MAX = 10.0
 
 # A frame rate beyond this is no clip a player shows (GIF delays are whole
