@@ -266,7 +266,9 @@ def kmeans(n_cluster, image_pixl, weights=None, seed=0):
     """
     from sklearn.cluster import KMeans
 
-    labels = KMeans(n_clusters=n_cluster, random_state=seed).fit_predict(
+    # One k-means++ start, as scikit-learn's n_init="auto" does (said here for
+    # versions before 1.4, whose default was ten starts and a warning).
+    labels = KMeans(n_clusters=n_cluster, n_init=1, random_state=seed).fit_predict(
         image_pixl, sample_weight=weights)
     hard_gamma = np.eye(n_cluster)[labels]
     initial_mus, initial_covs, initial_priors = estimate_parameters(

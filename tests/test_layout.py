@@ -100,8 +100,10 @@ def test_only_the_command_line_imports_the_command_line():
 
 
 def test_no_module_is_too_long():
-    lengths = {name: sum(1 for _ in open(path, encoding="utf-8"))
-               for name, path in project_modules().items()}
+    lengths = {}
+    for name, path in project_modules().items():
+        with open(path, encoding="utf-8") as f:
+            lengths[name] = len(f.readlines())
     assert max(lengths.values()) <= MAX_LINES, lengths
 
 
@@ -128,7 +130,7 @@ def test_importing_the_lab_and_the_package_loads_nothing_heavy():
 @pytest.mark.parametrize("command", [[SCRIPT], ["-m", "gmmseg"]], ids=["script", "module"])
 def test_help_loads_nothing_heavy(command):
     done = subprocess.run([sys.executable, "-X", "importtime", *command, "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and "--image" in done.stdout
     loaded = {line.split("|")[-1].strip().split(".")[0]
               for line in done.stderr.splitlines() if line.startswith("import time:")}
