@@ -2,13 +2,14 @@
 
 import json
 import struct
+import warnings
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
 
 def two_tone(tmp_path, name="two.png", size=(30, 40)):
@@ -52,11 +53,30 @@ def test_record_matches_sklearn_for_its_parameters(cli, tmp_path):
     record = json.loads((tmp_path / "two_k3.json").read_text())
     pixels = np.asarray(Image.open(path)).reshape(-1, 3).astype(float)
     x = (pixels - pixels.mean(0)) / pixels.std(0)
-    reference = GaussianMixture(3)
-    reference.weights_ = np.array(record["weights"])
-    reference.means_ = np.array(record["means"])
-    reference.covariances_ = np.array(record["covariances"])
-    reference.precisions_cholesky_ = _compute_precision_cholesky(reference.covariances_, "full")
+    # scikit-learn's mixture at the record's parameters, built by fit from the inits
+    # (BaseMixture.fit_predict in scikit-learn 1.9.1). With all three *_init given, no
+    # k-means or random start runs and fit starts at the inits (precisions
+    # inv(covariances)). max_iter=1 runs one E-step under them (its mean log-likelihood
+    # per pixel becomes lower_bound_), one M-step (kept) and a final E-step; it never
+    # counts as converged, so the ConvergenceWarning is silenced here. Refitting with
+    # max_iter=0 starts again from the inits and runs no EM step, so score, bic, aic and
+    # predict then see the record's parameters. max_iter=0 alone raises AttributeError:
+    # it reads covariances_, which starting from precisions_init never sets. So the
+    # one-step fit must come first, and its covariances_ stays behind; none of the calls
+    # below read it.
+    reference = GaussianMixture(3, covariance_type="full", max_iter=1, tol=0,
+                                weights_init=np.array(record["weights"]),
+                                means_init=np.array(record["means"]),
+                                precisions_init=np.linalg.inv(record["covariances"]),
+                                init_params="random_from_data", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference.fit(x)
+    assert record["log_likelihood"] == pytest.approx(reference.lower_bound_, rel=1e-9)
+    reference.set_params(max_iter=0).fit(x)
+    assert reference.n_iter_ == 0
+    np.testing.assert_array_equal(reference.weights_, record["weights"])
+    np.testing.assert_array_equal(reference.means_, record["means"])
     assert record["log_likelihood"] == pytest.approx(reference.score(x), rel=1e-9)
     assert record["bic"] == pytest.approx(reference.bic(x), rel=1e-9)
     assert record["aic"] == pytest.approx(reference.aic(x), rel=1e-9)

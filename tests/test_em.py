@@ -1,15 +1,13 @@
 """The EM steps checked against scikit-learn's GaussianMixture and the closed forms."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from sklearn.mixture._gaussian_mixture import (
-    _compute_precision_cholesky,
-    _estimate_gaussian_parameters,
-)
 
 from segmentation_GMM import GMM, REG_COVAR, kmeans
 
@@ -22,11 +20,28 @@ def random_params(rng, ncomp, c):
     return mus, covs, priors
 
 
-def sklearn_model(mus, covs, priors):
-    reference = GaussianMixture(len(priors), covariance_type="full")
-    reference.weights_, reference.means_, reference.covariances_ = priors, mus, covs
-    reference.precisions_cholesky_ = _compute_precision_cholesky(covs, "full")
-    return reference
+def one_em_step(x, mus, covs, priors):
+    """scikit-learn's GaussianMixture after exactly one EM iteration on ``x`` from these parameters.
+
+    What ``fit`` runs here (``BaseMixture.fit_predict``, scikit-learn 1.9.1 read):
+    all three ``*_init`` are given, so no k-means and no random start run
+    (``init_params`` is unused; the cheap ``"random_from_data"`` is set in case a
+    version runs it anyway, the inits would still override it) and the model starts
+    exactly at ``priors``, ``mus`` and the precisions ``inv(covs)``. Then one E-step
+    under these parameters (its mean log-likelihood per point becomes ``lower_bound_``),
+    one M-step on its responsibilities (``reg_covar`` added to each diagonal; the result
+    is ``weights_``, ``means_``, ``covariances_``), and a last E-step under the new
+    parameters whose labels ``fit`` throws away. With ``max_iter=1`` the fit never counts
+    as converged (its first change is from -inf), hence the ConvergenceWarning silenced
+    here.
+    """
+    reference = GaussianMixture(len(priors), covariance_type="full", max_iter=1, tol=0,
+                                reg_covar=REG_COVAR, weights_init=priors, means_init=mus,
+                                precisions_init=np.linalg.inv(covs),
+                                init_params="random_from_data", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return reference.fit(x)
 
 
 @pytest.mark.parametrize("c", [1, 3])
@@ -34,10 +49,19 @@ def test_inference_matches_sklearn(c):
     rng = np.random.default_rng(0)
     mus, covs, priors = random_params(rng, 4, c)
     x = rng.normal(size=(500, c)) * 3
-    gamma, log_likelihood = GMM(4, mus, covs, priors).inference(x)
-    reference = sklearn_model(mus, covs, priors)
-    np.testing.assert_allclose(gamma, reference.predict_proba(x), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(log_likelihood, reference.score_samples(x).sum(), rtol=1e-11)
+    reference = one_em_step(x, mus, covs, priors)
+    # The E-step fit ran under the parameters it was given:
+    _, log_likelihood = GMM(4, mus, covs, priors).inference(x)
+    assert log_likelihood == pytest.approx(reference.lower_bound_ * len(x), rel=1e-11)
+    # predict_proba and score_samples under the parameters fit reached, on x and on
+    # points further out (in the tails of every component).
+    gmm = GMM(4, reference.means_, reference.covariances_, reference.weights_)
+    for points in (x, 3 * x):
+        gamma, log_likelihood = gmm.inference(points)
+        np.testing.assert_allclose(gamma, reference.predict_proba(points),
+                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(log_likelihood, reference.score_samples(points).sum(),
+                                   rtol=1e-11)
 
 
 def test_inference_weights_count_rows():
@@ -73,7 +97,8 @@ def test_update_matches_closed_form_and_sklearn():
     x = rng.normal(size=(300, 3))
     gamma = rng.dirichlet(np.ones(4), size=300)
     counts = rng.integers(1, 6, size=300).astype(float)
-    gmm = GMM(4, *random_params(rng, 4, 3))
+    start = random_params(rng, 4, 3)
+    gmm = GMM(4, *start)
     gmm.update(x, gamma, counts)
     # The closed form written out one pixel at a time, with outer products.
     for k in range(4):
@@ -84,12 +109,18 @@ def test_update_matches_closed_form_and_sklearn():
         np.testing.assert_allclose(gmm.mus[k], mu, rtol=1e-10)
         np.testing.assert_allclose(gmm.covs[k], cov + REG_COVAR * np.eye(3), rtol=1e-10)
         assert gmm.priors[k] == pytest.approx(soft_count / counts.sum(), rel=1e-10)
-    # Unweighted, it is exactly scikit-learn's M-step.
-    gmm.update(x, gamma)
-    nk, means, covariances = _estimate_gaussian_parameters(x, gamma, REG_COVAR, "full")
-    np.testing.assert_allclose(gmm.mus, means, rtol=1e-10)
-    np.testing.assert_allclose(gmm.covs, covariances, rtol=1e-10)
-    np.testing.assert_allclose(gmm.priors, nk / nk.sum(), rtol=1e-10)
+    # Unweighted, it is exactly scikit-learn's M-step. Its public fit runs the M-step
+    # only on the responsibilities of its own E-step: one EM iteration from the
+    # parameters of `before` (`after`) applies it to the responsibilities under them,
+    # which before.predict_proba gives (to rounding: `after` gets the precisions as
+    # inv(covariances_), `before` keeps them as Cholesky factors of covariances_).
+    before = one_em_step(x, *start)
+    responsibilities = before.predict_proba(x)
+    after = one_em_step(x, before.means_, before.covariances_, before.weights_)
+    gmm.update(x, responsibilities)
+    np.testing.assert_allclose(gmm.mus, after.means_, rtol=1e-10)
+    np.testing.assert_allclose(gmm.covs, after.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(gmm.priors, after.weights_, rtol=1e-10)
 
 
 def test_log_likelihood_never_decreases():

@@ -178,7 +178,7 @@ def test_identity_survives_refits():
     assert steps[-1]["means_rgb"].sum() < 0.8 * steps[0]["means_rgb"].sum()
 
 
-def test_memo_matches_the_e_step_on_every_pixel():
+def test_memo_matches_inference_on_every_pixel():
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, size=(3, 20, 30, 3), dtype=np.uint8)
     frames[1, :10] = frames[0, :10]  # colours seen before, and new ones
