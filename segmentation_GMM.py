@@ -442,8 +442,10 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     gmm : GMM
     gamma : ndarray of shape (n_colours, K)
         Each colour's responsibilities under the final parameters.
-    warm_up_iterations : int
-        EM steps run on the colour histogram first (0 if none).
+    warm_up_history : list of float
+        Mean log-likelihood per pixel of the warm-up EM on the colour
+        histogram, at its start and after each step (empty if it did not run);
+        ``gmm.log_likelihood_history`` then continues from its end.
     """
     if ncomp > len(colours_norm):
         warnings.warn(f"the image has only {len(colours_norm)} distinct colour(s); "
@@ -453,12 +455,12 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     initial_mus, initial_priors, initial_covs = kmeans(ncomp, colours_norm, counts, seed)
     gmm = GMM(ncomp, initial_mus, initial_covs, initial_priors)
     centres, bin_counts = colour_histogram(colours_norm, counts)
-    warm_up_iterations = 0
+    warm_up_history = []
     if len(centres) * 3 < len(colours_norm):
         gmm.fit(centres, iteration, weights=bin_counts, tol=tol, progress=progress)
-        warm_up_iterations = len(gmm.log_likelihood_history) - 1
+        warm_up_history = gmm.log_likelihood_history
     gamma = gmm.fit(colours_norm, iteration, weights=counts, tol=tol, progress=progress)
-    return gmm, gamma, warm_up_iterations
+    return gmm, gamma, warm_up_history
 
 
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, features=None):
@@ -487,7 +489,7 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
         ``gmm`` (the fitted GMM), ``labels`` (h, w) uint8, ``mean`` and ``std``
         (c,) of the features' Z-score, ``means_rgb`` (K, c) (each component's
         mean colour in the image's units), ``n_colours``,
-        ``warm_up_iterations``, ``seconds``, and for the extensions ``gamma``
+        ``warm_up_history`` (``fit_colours``), ``seconds``, and for the extensions ``gamma``
         (n_colours, K), each distinct colour's responsibilities, and
         ``inverse`` (h * w,), each pixel's distinct colour.
     """
@@ -495,15 +497,15 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
     colours, counts, inverse = distinct_colours(image)
     colour_features = colours.astype(np.float64) if features is None else features(colours)
     mean, std = channel_stats(colour_features, counts)
-    gmm, gamma, warm_up_iterations = fit_colours((colour_features - mean) / std, counts,
-                                                 ncomp, iteration, tol, seed, progress)
+    gmm, gamma, warm_up_history = fit_colours((colour_features - mean) / std, counts, ncomp,
+                                              iteration, tol, seed, progress)
     labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(image.shape[:2])
     if features is None:
         means_rgb = gmm.mus * std + mean
     else:  # the means are in other units: each label's mean colour is what a reader expects
         means_rgb = utils.label_means(image, labels, gmm.ncomp)
     return {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
-            "n_colours": len(colours), "warm_up_iterations": warm_up_iterations,
+            "n_colours": len(colours), "warm_up_history": warm_up_history,
             "seconds": time.perf_counter() - start, "gamma": gamma, "inverse": inverse}
 
 
@@ -516,13 +518,15 @@ def summary(result, image_path, k, seed):
     p = gmm.n_parameters()
     return {
         "image": os.fspath(image_path),
+        "source_sha256": utils.fingerprint(image_path),
         "k": k,
         "n_components": gmm.ncomp,
         "log_likelihood": log_likelihood,
         "log_likelihood_history": gmm.log_likelihood_history,
         "iterations": len(gmm.log_likelihood_history) - 1,
         "converged": gmm.converged,
-        "warm_up_iterations": result["warm_up_iterations"],
+        "warm_up_iterations": max(len(result["warm_up_history"]) - 1, 0),
+        "warm_up_log_likelihood_history": result["warm_up_history"],
         "bic": -2 * total + p * np.log(n_pixels),
         "aic": -2 * total + 2 * p,
         "means": gmm.mus.tolist(),
@@ -555,16 +559,20 @@ def save(image, result, record, out, stem, show=False):
     """
     base = os.path.join(out, f"{stem}_k{record['k']}")
     utils.write_png(base + "_labels.png", result["labels"])
+    fitted = record["n_components"]
+    asked = "" if fitted == record["k"] else (
+        f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
     utils.visualize(image, result["labels"], np.asarray(record["means_rgb"]),
                     record["log_likelihood_history"],
-                    title=(f"{stem}: GMM, k = {record['k']}, "
+                    title=(f"{stem}: GMM, k = {fitted}{asked}, "
                            f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
-                    path=base + "_segmentation.png", show=show, regions=result.get("regions"))
+                    path=base + "_segmentation.png", show=show, regions=result.get("regions"),
+                    warm_up_history=record["warm_up_log_likelihood_history"])
     utils.write_json(base + ".json", record)
 
 
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out="results",
-         show=False, progress=True):
+         show=False, progress=True, overwrite=False):
     """The lab's run: segment one image for one K and write its three files.
 
     Writes ``<stem>_k<K>_labels.png``, ``<stem>_k<K>_segmentation.png`` (the
@@ -584,6 +592,9 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
         Folder for the files (created if missing).
     show : bool, default=False
         Also open the figure in a window.
+    overwrite : bool, default=False
+        Replace the results of another input of the same name stem
+        (``utils.check_outputs_free``); a rerun on the same image always may.
 
     Returns
     -------
@@ -591,10 +602,12 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
         The JSON record (``summary``).
     """
     image = utils.load_image(image_path)
+    stem = utils.file_stem(image_path)
     utils.prepare_out(out)
+    utils.check_outputs_free([os.path.join(out, f"{stem}_k{ncomp}.json")], image_path, overwrite)
     result = segment(image, ncomp, iteration, tol, seed, progress)
     record = summary(result, image_path, ncomp, seed)
-    save(image, result, record, out, utils.file_stem(image_path), show)
+    save(image, result, record, out, stem, show)
     return record
 
 

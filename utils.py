@@ -6,6 +6,7 @@ imports nothing of the project.
 """
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -21,6 +22,11 @@ DISPLAY_SIDE = 640
 # Okabe-Ito: a palette that stays distinct under the common colour blindnesses.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442",
              "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+
+
+# Files that are clips, not images: named in the error when one is given as an image.
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
+                    ".flv", ".3gp", ".ts"}
 
 
 class InputError(ValueError):
@@ -64,12 +70,18 @@ def load_image(path):
             # it is a large photo, not an attack, so its warning is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                frames = getattr(img, "n_frames", 1)
                 img = ImageOps.exif_transpose(img)
                 img.load()
     except Image.DecompressionBombError as exc:
         raise InputError(f"{path}: too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+        hint = ("; a video? give it with --video"
+                if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS else "")
+        raise InputError(f"{path}: not a readable image ({exc}){hint}") from None
+    if frames > 1:
+        warnings.warn(f"{path} has {frames} frames: the first is segmented (--video segments "
+                      f"them all)", stacklevel=2)
     return _to_array(img)
 
 
@@ -181,6 +193,73 @@ def write_json(path, record):
     write_atomic(path, write)
 
 
+def fingerprint(path):
+    """What tells one input's content from another's, as a hex SHA-256.
+
+    Of a file, its bytes; of a folder (a clip's frames), its file names and
+    sizes. Recorded with every result, so that a later run can tell its own
+    earlier outputs, which it may replace, from another input's.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            digest.update(f"{name}\0{os.path.getsize(os.path.join(path, name))}\0".encode())
+    else:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def check_outputs_free(records, source_path, overwrite=False):
+    """Refuse to replace the results of a different input.
+
+    A rerun on the same input (another k, say) may replace its own results;
+    an input of the same name stem but other content (``a.tif`` after
+    ``a.bmp``, a clip after an image of the same name) may not.
+
+    Parameters
+    ----------
+    records : iterable of str
+        The JSON records a run is about to write; each stands for the files
+        written beside it (same name prefix).
+    source_path : str
+        The input.
+    overwrite : bool, default=False
+        Replace them anyway.
+
+    Raises
+    ------
+    InputError
+        If a record exists and was made from other content (or, for a record
+        that predates fingerprints, from a file of another name).
+    """
+    if overwrite:
+        return
+    source = None
+    for path in records:
+        try:
+            with open(path) as f:
+                recorded = json.load(f)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            recorded = {}
+        made_from = recorded.get("image", recorded.get("video", "?"))
+        if "source_sha256" in recorded:
+            source = source or fingerprint(source_path)
+            same = recorded["source_sha256"] == source
+        else:
+            same = os.path.basename(os.path.normpath(str(made_from))) == os.path.basename(
+                os.path.normpath(os.fspath(source_path)))
+        if not same:
+            raise InputError(f"{path} holds the results of another input ({made_from}); "
+                             f"give --out another folder, or --overwrite to replace them")
+
+
 def file_stem(path):
     """A file's or folder's name without its extension: the prefix of its outputs."""
     return os.path.splitext(os.path.basename(os.path.normpath(os.fspath(path))))[0]
@@ -227,7 +306,7 @@ def display_copy(image, labels):
     return np.clip(image_small, 0.0, 1.0), labels[::step, ::step]
 
 
-def _new_figure(show, **kwargs):
+def new_figure(show, **kwargs):
     """A figure that opens a window only if ``show``; only then is pyplot imported."""
     if show:
         import matplotlib.pyplot as plt
@@ -239,19 +318,69 @@ def _new_figure(show, **kwargs):
     return Figure(**kwargs)
 
 
-def _finish(figure, path, show):
+def finish_figure(figure, path, show):
     """Save the figure atomically if ``path`` is given; open its window if ``show``."""
     if path is not None:
-        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+        # No "Software" entry: the PNG's bytes then depend on what is drawn, not
+        # on matplotlib's version, so a rerun leaves a committed figure as it was.
+        write_atomic(path, lambda tmp: figure.savefig(tmp, format="png",
+                                                       metadata={"Software": None}))
     if show:
         import matplotlib.pyplot as plt
 
         plt.show()
 
 
+def _luminance(rgb):
+    """Relative luminance of colours in [0, 1], shape (..., 3): for black or white text on them."""
+    return np.asarray(rgb) @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def _as_rgb(colours):
+    """Colours of shape (K, 1) (grey) or (K, 3) as (K, 3)."""
+    colours = np.asarray(colours, dtype=np.float64)
+    return np.repeat(colours, 3, axis=1) if colours.shape[1] == 1 else colours
+
+
+def checkerboard(shape, side=8):
+    """A neutral grey checkerboard of shape (h, w, 1), values 0.30 and 0.42.
+
+    Behind a mask, it shows which pixels are not the component's whatever the
+    component's colour: a light component stands out from its darkness, a
+    dark one from its pattern.
+    """
+    rows, cols = np.indices(shape) // side
+    return np.where((rows + cols) % 2 == 1, 0.30, 0.42)[:, :, None]
+
+
+@functools.lru_cache(maxsize=1)
+def _font_charmap():
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    return FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap()
+
+
+def drawable(text):
+    """``text`` as matplotlib's default font can draw it.
+
+    A character the font lacks (a CJK file name, say) is written as its
+    escape, ``\\u732b``, instead of an empty box and a "Glyph missing"
+    warning; a ``$`` is escaped so that it does not start mathtext.
+    """
+    charmap = _font_charmap()
+    return "".join(ascii(ch)[1:-1] if ord(ch) not in charmap else ch
+                   for ch in text).replace("$", r"\$")
+
+
 def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
-              path=None, show=False, regions=None):
-    """Draw the segmentation: the image, its recolouring, one mask per cluster.
+              path=None, show=False, regions=None, warm_up_history=None):
+    """Draw the segmentation: the image, its recolouring, one mask per component, EM's progress.
+
+    Each component is named by its mean colour: the recoloured panel paints
+    its pixels with it, and its mask's title sits on a box of that colour.
+    A mask shows the component's pixels in their true colours over a grey
+    checkerboard, so light and dark components both stand out.
 
     Parameters
     ----------
@@ -262,7 +391,8 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     mus_rgb : ndarray of shape (K, c)
         Each component's mean, in the image's own units.
     log_likelihood_history : sequence of float, optional
-        Mean log-likelihood per pixel after each EM step; drawn as a curve.
+        Mean log-likelihood per pixel of EM's start and after each step on the
+        exact colours; drawn as a curve.
     title : str, optional
         The figure's title.
     path : str, optional
@@ -273,37 +403,45 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         Region of each pixel, 0..R-1 (``--min-region``, ``--merge``): the
         second panel then paints each region with its mean colour instead of
         each pixel with its component's.
+    warm_up_history : sequence of float, optional
+        The same for the warm-up EM on the colour histogram, which ran first
+        (``segmentation_GMM.fit_colours``); drawn before the exact steps, in
+        another style.
 
     Returns
     -------
     figure : matplotlib.figure.Figure
     """
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
     ncomp = len(mus_rgb)
     image_small, labels_small = display_copy(image, labels)
     grey = image_small.shape[2] == 1
     colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / max_value(image), 0, 1)
     recoloured = colours[labels_small]
+    swatches = _as_rgb(colours)
 
     panels = 2 + ncomp + (log_likelihood_history is not None)
     ncols = min(panels, 4)
     nrows = int(np.ceil(panels / ncols))
     h, w = labels_small.shape
     aspect = h / w
-    figure = _new_figure(show, figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
+    figure = new_figure(show, figsize=(3.2 * ncols, 3.2 * aspect * nrows + 0.9 + 0.5 * nrows),
                          dpi=100, layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     cmap = "gray" if grey else None
 
-    def show_image(ax, data, text):
-        ax.imshow(data[:, :, 0] if grey else data, cmap=cmap, vmin=0, vmax=1,
-                  interpolation="nearest")
-        ax.set_title(text, fontsize=10)
+    def show_image(ax, data, text, **title_options):
+        ax.imshow(data[:, :, 0] if grey and data.shape[2] == 1 else data, cmap=cmap, vmin=0,
+                  vmax=1, interpolation="nearest")
+        ax.set_title(text, fontsize=10, **title_options)
         ax.set_xticks([])
         ax.set_yticks([])
 
     show_image(axes[0], image_small, "input")
     if regions is None:
-        show_image(axes[1], recoloured, f"{ncomp} components (mean colour)")
+        show_image(axes[1], recoloured,
+                   f"{ncomp} component{'s' if ncomp != 1 else ''} (mean colour)")
     else:
         # The segmentation that was scored: each region in its mean colour
         # (over the display copy's pixels, which is all the panel shows).
@@ -312,115 +450,35 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         means = label_means(image_small, regions_small, n_regions)
         show_image(axes[1], means[regions_small], f"{n_regions} regions (mean colour)")
     share = np.bincount(labels.ravel(), minlength=ncomp) / labels.size
+    background = checkerboard(labels_small.shape)
     for k in range(ncomp):
-        ax = axes[2 + k]
-        # The member pixels keep their colour; the rest turn pale, so the mask
-        # reads as a shape and still shows what the cluster picked up.
-        mask = labels_small == k
-        panel = np.where(mask[:, :, None], image_small, 0.85 + 0.15 * image_small)
-        show_image(ax, panel, f"component {k}: {100 * share[k]:.1f}% of pixels")
-        for side in ax.spines.values():
-            side.set_edgecolor(OKABE_ITO[k % len(OKABE_ITO)])
-            side.set_linewidth(4)
+        panel = np.where((labels_small == k)[:, :, None], image_small, background)
+        dark = _luminance(swatches[k]) < 0.45
+        show_image(axes[2 + k], panel, f"component {k}: {100 * share[k]:.1f}% of pixels",
+                   color="white" if dark else "black",
+                   bbox={"facecolor": swatches[k], "edgecolor": "0.3", "pad": 2.5})
     used = 2 + ncomp
     if log_likelihood_history is not None:
         ax = axes[used]
-        history = np.asarray(log_likelihood_history)
-        ax.plot(np.arange(1, len(history) + 1), history, marker="o", markersize=3,
-                color=OKABE_ITO[4])
-        ax.set_xlabel("EM iteration")
+        warm = np.asarray(warm_up_history if warm_up_history is not None else [])
+        exact = np.asarray(log_likelihood_history)
+        start = max(len(warm) - 1, 0)  # the exact steps start from the warm-up's end
+        if len(warm):
+            ax.plot(np.arange(len(warm)), warm, marker="o", markersize=3, linestyle="--",
+                    color="0.55", label=f"warm-up on the colour histogram: {len(warm) - 1}")
+        ax.plot(start + np.arange(len(exact)), exact, marker="o", markersize=3,
+                color=OKABE_ITO[4], label=f"EM on the exact colours: {len(exact) - 1}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.set_xlabel("EM iteration (0: the k-means seed)")
         ax.set_ylabel("log-likelihood / pixel (nats)")
         ax.set_title("convergence", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
         ax.grid(alpha=0.3)
         used += 1
     for ax in axes[used:]:
         ax.set_axis_off()
     if title:
-        figure.suptitle(title, fontsize=12)
-    _finish(figure, path, show)
-    return figure
-
-
-def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
-                    criterion="bic", title=None, path=None, show=False):
-    """Draw a sweep over K: each segmentation, then BIC, AIC and log-likelihood against K.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c)
-        The image as loaded.
-    labels_by_k : list of ndarray of shape (h, w)
-        One label image per fit.
-    mus_rgb_by_k : list of ndarray of shape (K, c)
-        Each fit's component means, in the image's own units.
-    records : list of dict
-        Each fit's record: ``k``, ``bic``, ``aic``, ``log_likelihood``.
-    marked_k : int, optional
-        The K to mark on the curves (the criterion's choice).
-    criterion : str, default="bic"
-        Named in the mark's legend; "bic" and "aic" are marked on their
-        curve, any other rule on the log-likelihood's.
-    title, path, show : see ``visualize``.
-
-    Returns
-    -------
-    figure : matplotlib.figure.Figure
-    """
-    scored = criterion in ("bic", "aic")  # else marked on the log-likelihood curve
-    chosen_by = f"lowest {criterion.upper()}" if scored else f"{criterion} rule"
-    image_small, _ = display_copy(image, labels_by_k[0])
-    grey = image_small.shape[2] == 1
-    h, w = image_small.shape[:2]
-    panels = len(records) + 1
-    nrows = int(np.ceil(panels / 5))
-    ncols = int(np.ceil(panels / nrows))  # rows as even as they can be
-    side = 2.6
-    figure = _new_figure(show, figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
-                         dpi=100, layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[side * h / w * nrows + 0.4 * nrows, 3.6])
-    axes = top.subplots(nrows, ncols, squeeze=False).ravel()
-    shown = [(image_small, "input")]
-    for labels, mus_rgb, record in zip(labels_by_k, mus_rgb_by_k, records, strict=True):
-        _, labels_small = display_copy(image, labels)
-        colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / max_value(image), 0, 1)
-        mark = f" ({chosen_by})" if record["k"] == marked_k else ""
-        shown.append((colours[labels_small], f"k = {record['k']}{mark}"))
-    for ax, (data, text) in zip(axes, shown):
-        ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
-                  vmax=1, interpolation="nearest")
-        ax.set_title(text, fontsize=10, fontweight="bold" if chosen_by in text else None)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes[len(shown):]:
-        ax.set_axis_off()
-
-    ks = [record["k"] for record in records]
-    scores, likelihood = bottom.subplots(1, 2)
-    # On photos AIC and BIC differ by far less than they vary with k, so BIC is
-    # drawn wide and AIC thin and dashed over it: both stay visible.
-    scores.plot(ks, [record["bic"] for record in records], marker="o", markersize=9,
-                linewidth=4, color=OKABE_ITO[1], label="BIC")
-    scores.plot(ks, [record["aic"] for record in records], marker="s", markersize=4,
-                linewidth=1.2, linestyle="--", color=OKABE_ITO[5], label="AIC")
-    if marked_k is not None:
-        best = next(record for record in records if record["k"] == marked_k)
-        ax, name = (scores, criterion) if scored else (likelihood, "log_likelihood")
-        ax.plot([marked_k], [best[name]], marker="*", markersize=16, linestyle="none",
-                color=OKABE_ITO[7], label=f"{chosen_by}: k = {marked_k}")
-        ax.legend(fontsize=8)
-    scores.set_xlabel("k (components)")
-    scores.set_ylabel("criterion (lower is better)")
-    scores.set_title("BIC and AIC", fontsize=10)
-    scores.legend(fontsize=8)
-    likelihood.plot(ks, [record["log_likelihood"] for record in records], marker="o",
-                    color=OKABE_ITO[2])
-    likelihood.set_xlabel("k (components)")
-    likelihood.set_ylabel("log-likelihood / pixel (nats)")
-    likelihood.set_title("fit", fontsize=10)
-    for ax in (scores, likelihood):
-        ax.set_xticks(ks)
-        ax.grid(alpha=0.3)
-    if title:
-        figure.suptitle(title, fontsize=12)
-    _finish(figure, path, show)
+        figure.suptitle(drawable(title), fontsize=12)
+    finish_figure(figure, path, show)
     return figure

@@ -8,6 +8,7 @@ inside the functions that use them, so ``--help`` answers at once.
 """
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -40,6 +41,17 @@ def _k_value(text):
     return "auto" if text == "auto" else _number(int, "k")(text)
 
 
+def default_image():
+    """The sample image, named relative to the working folder when it is inside it.
+
+    The JSON record keeps the path as given, so the default run in the
+    project's folder records ``images/chelsea.png``, not where the checkout
+    happens to be.
+    """
+    relative = os.path.relpath(sg.DEFAULT_IMAGE)
+    return sg.DEFAULT_IMAGE if relative.startswith(os.pardir) else relative
+
+
 def parse_args(argv=None):
     """The command line's flags, parsed but not yet checked."""
     parser = _Parser(
@@ -47,7 +59,7 @@ def parse_args(argv=None):
         description="Segment an image or a video with a Gaussian mixture fitted by EM, "
                     "initialised by k-means. Any bad input: one line on stderr, exit 2.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--image", default=sg.DEFAULT_IMAGE,
+    source.add_argument("--image", default=default_image(),
                         help="image file (default: images/chelsea.png)")
     source.add_argument("--video",
                         help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
@@ -57,14 +69,15 @@ def parse_args(argv=None):
                         help=f"number of components, 1 to {sg.MAX_COMPONENTS}; several values "
                              f"fit each in turn and draw a sweep figure; 'auto' fits 2..K-MAX "
                              f"and keeps one (see --k-criterion; default: 4)")
-    parser.add_argument("--k-max", type=_number(int, "k-max"), default=selection.K_MAX,
+    parser.add_argument("--k-max", type=_number(int, "k-max"),
                         help=f"largest k that --k auto tries, 2 to 32 "
                              f"(default: {selection.K_MAX})")
-    parser.add_argument("--k-criterion", choices=selection.CRITERIA, default="gain",
-                        help=f"how --k auto chooses: 'gain' keeps the smallest k whose "
-                             f"log-likelihood per pixel grows by less than {selection.K_GAIN} "
-                             f"nats with one more component; 'bic', 'aic' the lowest "
-                             f"(default: gain)")
+    parser.add_argument("--k-criterion", choices=selection.CRITERIA,
+                        help=f"how k is chosen among several: 'gain' keeps the smallest k "
+                             f"whose log-likelihood per pixel grows by less than "
+                             f"{selection.K_GAIN} nats with one more component; 'bic', 'aic' "
+                             f"the lowest. --k auto keeps that k; a sweep figure (several k, or "
+                             f"auto) stars it (default: gain)")
     parser.add_argument("--iters", type=_number(int, "iters"), default=100,
                         help="at most this many EM iterations, 1 to 10000 (default: 100)")
     parser.add_argument("--tol", type=_number(float, "tol"), default=sg.TOL,
@@ -75,6 +88,10 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="results",
                         help="folder for the outputs (default: results)")
     parser.add_argument("--show", action="store_true", help="open each figure in a window")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results in --out of another input with the same "
+                             "name (a.png after a.tif, say), which is refused otherwise; a "
+                             "rerun on the same input always replaces its own")
     parser.add_argument("--fps", type=_number(float, "fps"),
                         help=f"frame rate of the segmented clip (default: the input's; "
                              f"{video_io.DEFAULT_FPS:g} for a folder of frames)")
@@ -107,6 +124,14 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.k == ["auto"]:
         args.k = "auto"
+    if args.k_max is not None and args.k != "auto":
+        parser.error("--k-max is for --k auto")
+    if args.k_criterion is not None and args.k != "auto" and len(args.k) == 1:
+        parser.error("--k-criterion chooses among several k: give --k auto or several values")
+    if args.fps is not None and args.video is None:
+        parser.error("--fps is for --video")
+    args.k_max = selection.K_MAX if args.k_max is None else args.k_max
+    args.k_criterion = args.k_criterion or "gain"
     if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
                                    or args.min_region or args.merge or args.truth):
         parser.error("--color-space, --spatial, --smooth, --min-region, --merge and --truth "
@@ -128,7 +153,7 @@ def _run(args):
                             k_max=args.k_max, criterion=args.k_criterion,
                             color_space=args.color_space, spatial=args.spatial,
                             smooth=args.smooth, min_region=args.min_region, merge=args.merge,
-                            truth=args.truth)
+                            truth=args.truth, overwrite=args.overwrite)
     from gmmseg.params import check_components
     from gmmseg.video import segment_video
 
@@ -136,14 +161,13 @@ def _run(args):
     if ks == "auto":
         raise utils.InputError("n_components (--k) auto is for images; give a video its k")
     return [segment_video(args.video, k, max_iter=args.iters, tol=args.tol,
-                          random_state=args.seed, out=args.out, fps=args.fps)
+                          random_state=args.seed, out=args.out, fps=args.fps, show=args.show,
+                          overwrite=args.overwrite)
             for k in ks]
 
 
 def _report(records, args):
     """The console lines: one per record, the scores, the choice of k, the sweep table."""
-    import os
-
     for record in records:
         stem = utils.file_stem(record.get("video", record.get("image")))
         files = os.path.join(args.out, f"{stem}_k{record['k']}*")
@@ -152,9 +176,12 @@ def _report(records, args):
                   f"{len(record['refit_frames'])} refitted, "
                   f"{record['frames'] / record['seconds']:.1f} frames/s -> {files}")
             continue
-        print(f"k={record['k']}: {record['iterations']} EM iterations, "
+        warm_up = (f"{record['warm_up_iterations']} warm-up + "
+                   if record["warm_up_iterations"] else "")
+        regions = f"{record['n_regions']} regions, " if "n_regions" in record else ""
+        print(f"k={record['k']}: {warm_up}{record['iterations']} EM iterations, "
               f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
-              f"BIC {record['bic']:.4g}, {record['seconds']:.2f} s -> {files}")
+              f"BIC {record['bic']:.4g}, {regions}{record['seconds']:.2f} s -> {files}")
         if "truth" in record:
             scores = record["truth"]
             scored = f"{record['n_regions']} regions" if "n_regions" in record else "labels"

@@ -15,7 +15,7 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, regions, scores, selection
+from gmmseg import features, figures, regions, scores, selection
 from gmmseg.params import (
     check_choice,
     check_components,
@@ -77,7 +77,7 @@ def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
         ``mus``, ``covs``, ``priors``, ``log_likelihood_history``); ``mean``
         and ``std`` (c,) of the features' Z-score; ``means_rgb`` (K, c), each
         component's mean colour in the image's units; ``n_colours``;
-        ``warm_up_iterations``; ``seconds``; with ``min_region`` or ``merge``
+        ``warm_up_history`` (``segmentation_GMM.fit_colours``); ``seconds``; with ``min_region`` or ``merge``
         also ``regions`` (h, w) int32.
 
     Raises
@@ -114,7 +114,7 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
                                                     spatial, max_iter, tol, random_state,
                                                     progress)
         result = {"gmm": gmm, "mean": mean, "std": std, "n_colours": len(colours),
-                  "warm_up_iterations": 0}
+                  "warm_up_history": []}
         labels = (features.smoothed_argmax(component_gamma, gmm.ncomp, (h, w), smooth)
                   if smooth > 0 else
                   features.spatial_argmax(gmm, colours_norm, inverse, (h, w), spatial))
@@ -147,13 +147,15 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
 def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, tol=sg.TOL,
                  random_state=0, out="results", show=False, progress=True,
                  k_max=selection.K_MAX, criterion="gain", color_space="rgb", spatial=0.0,
-                 smooth=0.0, min_region=0, merge=0.0, truth=None):
+                 smooth=0.0, min_region=0, merge=0.0, truth=None, overwrite=False):
     """Segment one image file for one or several K and write the results.
 
     For each K, the files of ``segmentation_GMM.save`` (labels, figure, JSON
     record) and, with regions, ``<stem>_k<K>_regions.png``; for several K
-    (or "auto") also ``<stem>_sweep.png``. Every argument is checked, the
-    image and the truth read and ``out`` tried for writing before the first fit.
+    (or "auto") also the sweep's figure and table, ``<stem>_sweep_k<ks>.png``
+    and ``.json`` (``sweep_name``). Every argument is checked, the image and
+    the truth read, ``out`` tried for writing and searched for another
+    input's results of the same names before the first fit.
 
     Parameters
     ----------
@@ -176,6 +178,9 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
         Human segmentation(s) of the image (``scores.load_truth``): each
         record then holds ``truth``, the scores of ``scores.truth_scores`` (of
         the regions with ``min_region`` or ``merge``, else of the labels).
+    overwrite : bool, default=False
+        Replace the results of another input of the same name stem
+        (``utils.check_outputs_free``); a rerun on the same image always may.
 
     Returns
     -------
@@ -198,6 +203,9 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
         scores.check_truth(truths, image.shape[:2], truth)
     utils.prepare_out(out)
     stem = utils.file_stem(image_path)
+    sweep = None if not auto and len(ks) == 1 else os.path.join(out, sweep_name(stem, ks))
+    utils.check_outputs_free([os.path.join(out, f"{stem}_k{k}.json") for k in ks]
+                             + ([sweep + ".json"] if sweep else []), image_path, overwrite)
     options = {name: params[name] for name in
                ("color_space", "spatial", "smooth", "min_region", "merge")}
     fits = []
@@ -218,13 +226,18 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
             break  # the image has fewer colours than k: a larger k fits the same mixture
     records = [record for _, record in fits]
     chosen = selection.choose_k(records, criterion)
-    if len(fits) > 1:
-        utils.visualize_sweep(image, [result["labels"] for result, _ in fits],
+    if sweep and len(fits) > 1:
+        figures.visualize_sweep(image, [result["labels"] for result, _ in fits],
                               [np.asarray(record["means_rgb"]) for record in records],
                               records, marked_k=chosen["k"],
                               criterion=criterion, title=f"{stem}: GMM for k = "
-                              f"{records[0]['k']} .. {records[-1]['k']}",
-                              path=os.path.join(out, f"{stem}_sweep.png"), show=show)
+                              f"{', '.join(str(record['k']) for record in records)}",
+                              path=sweep + ".png", show=show)
+        utils.write_json(sweep + ".json", {
+            "image": records[0]["image"], "source_sha256": records[0]["source_sha256"],
+            "criterion": criterion, "marked_k": chosen["k"],
+            "fits": [{name: record[name] for name in SWEEP_FIELDS if name in record}
+                     for record in records]})
     if not auto:
         return records
     chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
@@ -233,6 +246,24 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
                            "log_likelihood": [r["log_likelihood"] for r in records]}
     _save(image, fits[records.index(chosen)][0], chosen, out, stem, show)
     return [chosen]
+
+
+# What the sweep's JSON keeps of each fit: the table's columns.
+SWEEP_FIELDS = ("k", "n_components", "log_likelihood", "bic", "aic", "iterations",
+                "warm_up_iterations", "converged", "seconds", "n_regions", "truth")
+
+
+def sweep_name(stem, ks):
+    """The sweep's file name without extension, after the k it compares.
+
+    ``<stem>_sweep_k2-6`` for a run of consecutive k (``--k 2 3 4 5 6``, or
+    ``--k auto`` up to 6), ``<stem>_sweep_k2_4_8`` otherwise: two sweeps over
+    different k never share a file.
+    """
+    ks = list(ks)
+    if ks == list(range(ks[0], ks[-1] + 1)):
+        return f"{stem}_sweep_k{ks[0]}-{ks[-1]}"
+    return f"{stem}_sweep_k" + "_".join(map(str, ks))
 
 
 def _save(image, result, record, out, stem, show):

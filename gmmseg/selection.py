@@ -53,17 +53,31 @@ def sweep_table(records):
     Parameters
     ----------
     records : list of dict
-        One record per K (see ``summary``).
+        One record per K (see ``segmentation_GMM.summary``).
 
     Returns
     -------
     table : str
-        Columns k, log-likelihood per pixel, BIC, AIC, EM iterations, seconds.
+        Columns k, log-likelihood per pixel, BIC, AIC, EM iterations (warm-up
+        on the colour histogram + on the exact colours), seconds; with scores
+        against human segmentations (``truth``), also PRI and VoI (bits); with
+        regions, their number.
     """
-    lines = ["| k | log-likelihood / pixel | BIC | AIC | EM iterations | seconds |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['k']} | {r['log_likelihood']:.4f} | {r['bic']:.1f} | {r['aic']:.1f} "
-              f"| {r['iterations']} | {r['seconds']:.2f} |" for r in records]
+    scored = all("truth" in r for r in records)
+    regions = all("n_regions" in r for r in records)
+    header = ["k", "log-likelihood / pixel", "BIC", "AIC", "EM iterations", "seconds"]
+    header += ["regions"] * regions + ["PRI", "VoI (bits)"] * scored
+    lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+    for r in records:
+        iterations = (f"{r['warm_up_iterations']} + {r['iterations']}"
+                      if r.get("warm_up_iterations") else f"{r['iterations']}")
+        cells = [f"{r['k']}", f"{r['log_likelihood']:.4f}", f"{r['bic']:.1f}", f"{r['aic']:.1f}",
+                 iterations, f"{r['seconds']:.2f}"]
+        if regions:
+            cells.append(f"{r['n_regions']}")
+        if scored:
+            cells += [f"{r['truth']['pri']:.4f}", f"{r['truth']['voi']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

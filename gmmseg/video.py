@@ -11,6 +11,7 @@ stays "the same" segment through the clip. Reading and writing clips is
 import copy
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import video_io
+from gmmseg import figures, video_io
 from gmmseg.params import check_int, check_video_params
 
 __all__ = [
@@ -237,14 +238,46 @@ def track(frames, ncomp, iteration=100, tol=sg.TOL, seed=0, refit_drop=REFIT_DRO
                "log_likelihood": log_likelihood, "refit": refitted}
 
 
+class FrameSampler:
+    """Keeps the first, last and about the middle frame of a clip of unknown length.
+
+    Frames at multiples of a stride are kept, at most ``size`` of them; when
+    there would be more, the stride doubles and every other one is dropped. At
+    the end the kept frame nearest the middle is within an eighth of the clip
+    of it (for ``size`` 8), and memory holds ``size`` + 1 frames at the most.
+    """
+
+    def __init__(self, size=8):
+        self.size, self.stride, self.kept, self.count, self.last = size, 1, {}, 0, None
+
+    def add(self, item):
+        """Offer the next frame's ``item`` (any object: frame, labels, ...)."""
+        if self.count % self.stride == 0:
+            self.kept[self.count] = item
+            if len(self.kept) > self.size:
+                self.stride *= 2
+                self.kept = {i: kept for i, kept in self.kept.items() if i % self.stride == 0}
+        self.last = item
+        self.count += 1
+
+    def picks(self):
+        """[(index, item)] for the first, the middle and the last frame, each once."""
+        middle = min(self.kept, key=lambda i: abs(i - (self.count - 1) / 2))
+        picks = {0: self.kept[0], middle: self.kept[middle], self.count - 1: self.last}
+        return sorted(picks.items())
+
+
 def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
-                  out="results", fps=None, progress=True, stem=None):
-    """Segment one clip for one K and write its three files.
+                  out="results", fps=None, progress=True, stem=None, show=False,
+                  overwrite=False):
+    """Segment one clip for one K and write its four files.
 
     Writes ``<stem>_k<K>_segmented.<gif|mp4>`` (each pixel painted with its
     component's mean colour), ``<stem>_k<K>_labels.npy`` (uint8, shape
-    (frames, h, w)) and ``<stem>_k<K>.json``, each atomically and frame by
-    frame. Every argument is checked first (``gmmseg.params``).
+    (frames, h, w)), ``<stem>_k<K>_frames.png`` (the first, middle and last
+    frames above their segmentation) and ``<stem>_k<K>.json``, each
+    atomically, the clip and the labels frame by frame. Every argument is
+    checked first (``gmmseg.params``).
 
     Parameters
     ----------
@@ -255,36 +288,57 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     out : str, default="results"
         Folder for the files (created if missing).
     fps : float, optional
-        Frame rate to write; default: the input's.
+        Frame rate to write; default: the input's. A GIF stores whole
+        hundredths of a second between frames (``video_io.gif_delay``): the
+        record gives the rate it plays at.
     progress : bool, default=True
         Show a tqdm bar over the frames.
     stem : str, optional
         File name prefix; default: the input's name without extension.
+    show : bool, default=False
+        Also open the frames figure in a window.
+    overwrite : bool, default=False
+        Replace the results of another input of the same name stem
+        (``utils.check_outputs_free``); a rerun on the same clip always may.
 
     Returns
     -------
     record : dict
         The first frame's fit as ``summary`` gives it (it fixes what each label
-        means), with ``video`` in place of ``image``, plus ``frames``, ``fps``,
-        ``seconds`` (the whole clip, decoding and encoding included),
-        ``seconds_per_frame``, ``refit_frames`` and ``frame_log_likelihood``.
+        means), with ``video`` in place of ``image``, plus ``frames``, ``fps``
+        (as written), ``seconds`` (the whole clip, decoding and encoding
+        included), ``seconds_per_frame``, ``refit_frames``,
+        ``frame_log_likelihood`` and ``share`` (each component's share of the
+        clip's pixels).
     """
     start = time.perf_counter()
     ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
     params = check_video_params(max_iter, tol, random_state, fps)
     info, frames = video_io.open_video(video_path)
     fps = params["fps"] or info["fps"]
-    base = os.path.join(out, f"{stem or utils.file_stem(video_path)}_k{ncomp}")
+    if info["container"] == "gif" and abs(1000 / video_io.gif_delay(fps) - fps) > 0.01 * fps:
+        warnings.warn(f"a GIF stores whole hundredths of a second between frames: "
+                      f"{fps:g} frames/s is written as {1000 / video_io.gif_delay(fps):g}",
+                      stacklevel=2)
+    if info["container"] == "gif":
+        fps = 1000 / video_io.gif_delay(fps)
+    stem = stem or utils.file_stem(video_path)
+    base = os.path.join(out, f"{stem}_k{ncomp}")
     utils.prepare_out(out)
+    utils.check_outputs_free([base + ".json"], video_path, overwrite)
     first, log_likelihoods, refit_frames = None, [], []
+    counts = np.zeros(ncomp, dtype=np.int64)
+    sampler = FrameSampler()
 
     def write(labels, palette):
         video.write(labels, palette)
         labels_out.write(labels)
+        counts[:] += np.bincount(labels.ravel(), minlength=ncomp)[:ncomp]
 
     # Writing frame n (painting it, piping it to the encoder) overlaps with
     # labelling frame n + 1; numpy and the pipe release the GIL. One frame in
     # flight keeps memory flat and brings a writer's error back at once.
+    frames = _tee(frames, sampler)
     steps = track(frames, ncomp, params["max_iter"], params["tol"], params["random_state"])
     with video_io.video_writer(f"{base}_segmented.{info['container']}", fps) as video, \
             video_io.npy_frames_writer(base + "_labels.npy") as labels_out, \
@@ -295,6 +349,7 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
         for step in bar:
             first = step.get("first", first)
             palette = np.clip(np.rint(step["means_rgb"]), 0, 255).astype(np.uint8)
+            sampler.last[1] = step["labels"]
             if written is not None:
                 written.result()
             written = writer.submit(write, step["labels"], palette)
@@ -302,11 +357,27 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
             if step["refit"]:
                 refit_frames.append(len(log_likelihoods) - 1)
         written.result()
+        palette = first["means_rgb"][: first["gmm"].ncomp]
+        picks = sampler.picks()
+        figures.visualize_frames([frame for _, (frame, _) in picks],
+                               [labels for _, (_, labels) in picks], palette,
+                               [index for index, _ in picks], sampler.count,
+                               share=counts[: len(palette)] / counts.sum(),
+                               title=f"{stem}: GMM, k = {len(palette)}, {sampler.count} frames",
+                               path=base + "_frames.png", show=show)
     seconds = time.perf_counter() - start
     record = sg.summary(first, video_path, ncomp, params["random_state"])
     record = {"video": record.pop("image"), **record, "frames": len(log_likelihoods),
               "fps": fps, "seconds": seconds,
               "seconds_per_frame": seconds / len(log_likelihoods),
-              "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods}
+              "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods,
+              "share": (counts / counts.sum()).tolist()}
     utils.write_json(base + ".json", record)
     return record
+
+
+def _tee(frames, sampler):
+    """Pass frames on, offering each to ``sampler`` as [frame, labels-to-come]."""
+    for frame in frames:
+        sampler.add([frame, None])
+        yield frame

@@ -15,7 +15,8 @@ from PIL import Image, ImageSequence
 
 from utils import InputError, atomic_path, load_image, max_value
 
-__all__ = ["DEFAULT_FPS", "npy_frames_writer", "open_video", "video_writer"]
+__all__ = ["DEFAULT_FPS", "gif_delay", "natural_key", "npy_frames_writer", "open_video",
+           "video_writer"]
 
 # A folder of frames has no frame rate of its own, and a GIF may not give one.
 DEFAULT_FPS = 25.0
@@ -88,12 +89,22 @@ def _as_rgb8(image):
     return image
 
 
+def natural_key(name):
+    """Sort key that orders the numbers in names by value: frame2 before frame10."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+            for part in re.split(r"(\d+)", name)]
+
+
 def _frame_files(folder):
-    """The image files of a folder, sorted by name; hidden files are skipped."""
+    """The image files of a folder in natural order (``natural_key``); hidden files are skipped.
+
+    Most exporters do not zero-pad frame numbers, and a plain sort would read
+    frame1, frame10, frame11, frame2, ... and scramble the clip.
+    """
     extensions = Image.registered_extensions()
-    names = sorted(name for name in os.listdir(folder)
-                   if not name.startswith(".")
-                   and os.path.splitext(name)[1].lower() in extensions)
+    names = sorted((name for name in os.listdir(folder)
+                    if not name.startswith(".")
+                    and os.path.splitext(name)[1].lower() in extensions), key=natural_key)
     if not names:
         raise InputError(f"{folder}: the folder holds no image files")
     return [os.path.join(folder, name) for name in names]
@@ -231,14 +242,23 @@ def video_writer(path, fps):
                 writer.close()
 
 
+def gif_delay(fps):
+    """The delay between GIF frames nearest to ``fps``, in ms.
+
+    GIF stores delays in whole hundredths of a second (at least one), and
+    Pillow truncates: 1000 / (1000 / 30) is 29.999... ms, which it would write
+    as 20 ms. So the delay is rounded here, to the nearest 10 ms; a GIF plays
+    at 1000 / ``gif_delay(fps)`` frames per second, 100 at the most.
+    """
+    return 10 * max(1, round(100.0 / fps))
+
+
 class _GifWriter:
     """Streams GIF frames: a header, then each frame with its own colour table."""
 
     def __init__(self, file, fps):
         self._file = file
-        # GIF stores delays in 1/100 s and Pillow truncates: 1000 / (1000 / 30)
-        # is 29.999... ms, which it writes as 20 ms. Round to the nearest 10 ms.
-        self._duration = 10 * max(1, round(100.0 / fps))
+        self._duration = gif_delay(fps)
         self._started = False
 
     def write(self, labels, palette):

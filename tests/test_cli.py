@@ -212,7 +212,9 @@ def three_blobs(tmp_path, size=(60, 60)):
 def test_sweep_writes_figure_and_table(cli, tmp_path):
     done = cli("--image", three_blobs(tmp_path), "--k", "2", "3", "4", "--out", tmp_path)
     assert done.returncode == 0, done.stderr
-    assert Image.open(tmp_path / "blobs_sweep.png").width >= 600
+    assert Image.open(tmp_path / "blobs_sweep_k2-4.png").width >= 600
+    sweep = json.loads((tmp_path / "blobs_sweep_k2-4.json").read_text())
+    assert [fit["k"] for fit in sweep["fits"]] == [2, 3, 4]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
     assert [int(row.split("|")[1]) for row in rows] == [2, 3, 4]
     for row in rows:
@@ -236,4 +238,5 @@ def test_k_auto_keeps_the_lowest_bic(cli, tmp_path):
     assert record["selection"]["k"] == [2, 3, 4, 5]
     assert record["selection"]["bic"][1] == pytest.approx(bics[3], rel=1e-3)
     assert sorted(p.name for p in tmp_path.glob("blobs_*")) == [
-        "blobs_k3.json", "blobs_k3_labels.png", "blobs_k3_segmentation.png", "blobs_sweep.png"]
+        "blobs_k3.json", "blobs_k3_labels.png", "blobs_k3_segmentation.png",
+        "blobs_sweep_k2-5.json", "blobs_sweep_k2-5.png"]
