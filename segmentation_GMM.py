@@ -518,7 +518,6 @@ def summary(result, image_path, k, seed):
     p = gmm.n_parameters()
     return {
         "image": os.fspath(image_path),
-        "source_sha256": utils.fingerprint(image_path),
         "k": k,
         "n_components": gmm.ncomp,
         "log_likelihood": log_likelihood,
@@ -606,7 +605,8 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
     utils.prepare_out(out)
     utils.check_outputs_free([os.path.join(out, f"{stem}_k{ncomp}.json")], image_path, overwrite)
     result = segment(image, ncomp, iteration, tol, seed, progress)
-    record = summary(result, image_path, ncomp, seed)
+    record = {**summary(result, image_path, ncomp, seed),
+              "source_sha256": utils.fingerprint(image_path)}
     save(image, result, record, out, stem, show)
     return record
 

@@ -11,9 +11,10 @@ computed here, so the prose cannot disagree with the tables. Only the
 What it runs:
 
 * the sweep k = 2..6 on every image in images/ through ``gmmseg.segment_file``,
-  which draws ``<stem>_sweep.png`` (copied into results/) and whose records
-  give the tables; its per-k JSON, label and figure files stay in a temporary
-  folder, except chelsea's k = 4 files, which README shows;
+  which draws ``<stem>_sweep_k2-6.png`` (copied into results/) and whose
+  records give the tables; its per-k JSON, label and figure files stay in a
+  temporary folder, except chelsea's k = 4 figure, which README shows (the
+  default run rewrites it byte for byte);
 * k-means against GMM on every image at k = 4, and on two synthetic 2-D cases;
 * the video demo of ``bench/bench_video.py --demo`` (a 60-frame GIF).
 
@@ -50,7 +51,7 @@ KS = (2, 3, 4, 5, 6)
 COMPARE_K = 4
 MAX_ITERATIONS = 100  # the CLI's default
 # Written by ``segmentation_GMM.py`` (README shows them) and by the video demo.
-README_FILES = ("chelsea_k4.json", "chelsea_k4_labels.png", "chelsea_k4_segmentation.png")
+README_FILES = ("chelsea_k4_segmentation.png",)
 VIDEO_FILES = ("pan_k4_segmented.gif", "pan_k4_frames.png")
 
 # Frame rate of the video segmentation, measured on an idle machine: it is not
@@ -367,9 +368,10 @@ def photo_comparison(paths, k, written):
 def sweep(path, written):
     """Fit one image for every k with ``gmmseg.segment_file``; its sweep figure and table.
 
-    ``main`` writes the per-k files and ``<stem>_sweep.png`` into a temporary
-    folder; the sweep figure, and chelsea's k = 4 files that README shows, are
-    copied into results/.
+    It writes the per-k files and the sweep's into a temporary folder; the
+    sweep figure, and chelsea's k = 4 figure that README shows, are copied
+    into results/. The sweep stars the k the default ``--k-criterion`` picks,
+    as the CLI's does.
 
     Returns
     -------
@@ -380,11 +382,9 @@ def sweep(path, written):
     """
     stem = stem_of(path)
     with tempfile.TemporaryDirectory() as out:
-        # criterion="bic": the figure stars the lowest BIC, which section 2 discusses.
         records = pipeline.segment_file(path, list(KS), max_iter=MAX_ITERATIONS,
-                                        random_state=SEED, out=out, progress=False,
-                                        criterion="bic")
-        for name in (f"{stem}_sweep.png", *README_FILES):
+                                        random_state=SEED, out=out, progress=False)
+        for name in (pipeline.sweep_name(stem, KS) + ".png", *README_FILES):
             if name.startswith(f"{stem}_"):
                 shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
                 written.append(name)

@@ -63,8 +63,9 @@ def parse_args(argv=None):
                         help="image file (default: images/chelsea.png)")
     source.add_argument("--video",
                         help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
-                             "of frames in name order; writes a segmented clip, the "
-                             "labels (.npy) and a JSON record per K")
+                             "of frames in natural order (frame2 before frame10); writes a "
+                             "segmented clip, the labels (.npy), a frames figure and a JSON "
+                             "record per K")
     parser.add_argument("--k", nargs="+", type=_k_value, default=[4], metavar="K",
                         help=f"number of components, 1 to {sg.MAX_COMPONENTS}; several values "
                              f"fit each in turn and draw a sweep figure; 'auto' fits 2..K-MAX "

@@ -208,6 +208,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
                              + ([sweep + ".json"] if sweep else []), image_path, overwrite)
     options = {name: params[name] for name in
                ("color_space", "spatial", "smooth", "min_region", "merge")}
+    options["source_sha256"] = utils.fingerprint(image_path)
     fits = []
     for k in ks:
         result = _segment(image, k, progress=progress, **params)

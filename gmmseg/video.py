@@ -367,7 +367,8 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
                                path=base + "_frames.png", show=show)
     seconds = time.perf_counter() - start
     record = sg.summary(first, video_path, ncomp, params["random_state"])
-    record = {"video": record.pop("image"), **record, "frames": len(log_likelihoods),
+    record = {"video": record.pop("image"), **record,
+              "source_sha256": utils.fingerprint(video_path), "frames": len(log_likelihoods),
               "fps": fps, "seconds": seconds,
               "seconds_per_frame": seconds / len(log_likelihoods),
               "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods,

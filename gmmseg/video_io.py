@@ -31,7 +31,7 @@ def open_video(path):
     """Open a clip to read one frame at a time.
 
     An animated GIF is read with Pillow, a folder as one frame per image file
-    in name order, anything else with ffmpeg (through ``imageio_ffmpeg``).
+    in natural order, anything else with ffmpeg (through ``imageio_ffmpeg``).
 
     Parameters
     ----------
