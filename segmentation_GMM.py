@@ -463,6 +463,28 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     return gmm, gamma, warm_up_history
 
 
+def normalised_colours(image, features=None):
+    """An image's distinct colours as the Z-scored points the mixture is fitted on.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    features : callable, optional
+        See ``segment``.
+
+    Returns
+    -------
+    colours_norm : ndarray of shape (n_colours, c)
+    counts, inverse : see ``distinct_colours``.
+    mean, std : ndarray of shape (c,)
+        The Z-score's, weighted by the pixel counts: those of all pixels.
+    """
+    colours, counts, inverse = distinct_colours(image)
+    colour_features = colours.astype(np.float64) if features is None else features(colours)
+    mean, std = channel_stats(colour_features, counts)
+    return (colour_features - mean) / std, counts, inverse, mean, std
+
+
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, features=None):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
@@ -494,18 +516,16 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
         ``inverse`` (h * w,), each pixel's distinct colour.
     """
     start = time.perf_counter()
-    colours, counts, inverse = distinct_colours(image)
-    colour_features = colours.astype(np.float64) if features is None else features(colours)
-    mean, std = channel_stats(colour_features, counts)
-    gmm, gamma, warm_up_history = fit_colours((colour_features - mean) / std, counts, ncomp,
-                                              iteration, tol, seed, progress)
+    colours_norm, counts, inverse, mean, std = normalised_colours(image, features)
+    gmm, gamma, warm_up_history = fit_colours(colours_norm, counts, ncomp, iteration, tol, seed,
+                                              progress)
     labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(image.shape[:2])
     if features is None:
         means_rgb = gmm.mus * std + mean
     else:  # the means are in other units: each label's mean colour is what a reader expects
         means_rgb = utils.label_means(image, labels, gmm.ncomp)
     return {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
-            "n_colours": len(colours), "warm_up_history": warm_up_history,
+            "n_colours": len(counts), "warm_up_history": warm_up_history,
             "seconds": time.perf_counter() - start, "gamma": gamma, "inverse": inverse}
 
 

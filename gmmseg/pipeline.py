@@ -105,24 +105,22 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
     """``segment`` on checked arguments."""
     start = time.perf_counter()
     h, w = image.shape[:2]
+    top = utils.max_value(image)
+    colour_features = None if color_space == "rgb" else (
+        lambda colours: features.colour_features(colours, color_space, top))
     if spatial > 0:
-        colours, counts, inverse = sg.distinct_colours(image)
-        colour_features = features.colour_features(colours, color_space, utils.max_value(image))
-        mean, std = sg.channel_stats(colour_features, counts)
-        colours_norm = (colour_features - mean) / std
+        colours_norm, counts, inverse, mean, std = sg.normalised_colours(image, colour_features)
         gmm, component_gamma = features.fit_spatial(colours_norm, inverse, (h, w), ncomp,
                                                     spatial, max_iter, tol, random_state,
                                                     progress)
-        result = {"gmm": gmm, "mean": mean, "std": std, "n_colours": len(colours),
+        result = {"gmm": gmm, "mean": mean, "std": std, "n_colours": len(counts),
                   "warm_up_history": []}
         labels = (features.smoothed_argmax(component_gamma, gmm.ncomp, (h, w), smooth)
                   if smooth > 0 else
                   features.spatial_argmax(gmm, colours_norm, inverse, (h, w), spatial))
     else:
-        top = utils.max_value(image)
         result = sg.segment(image, ncomp, max_iter, tol, random_state, progress,
-                            features=None if color_space == "rgb" else
-                            lambda colours: features.colour_features(colours, color_space, top))
+                            features=colour_features)
         gamma, inverse = result.pop("gamma"), result.pop("inverse")
         labels = result["labels"]
         if smooth > 0:
