@@ -559,45 +559,15 @@ def summary(result, image_path, k, seed):
     }
 
 
-def save(image, result, record, out, stem, show=False):
-    """Write the label map, the figure and the JSON record, each atomically.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c)
-    result : dict
-        As ``segment`` returns it; with ``regions``, the figure paints them.
-    record : dict
-        As ``summary`` returns it.
-    out : str
-        An existing folder.
-    stem : str
-        File name prefix.
-    show : bool, default=False
-        Also open the figure in a window.
-    """
-    base = os.path.join(out, f"{stem}_k{record['k']}")
-    utils.write_png(base + "_labels.png", result["labels"])
-    fitted = record["n_components"]
-    asked = "" if fitted == record["k"] else (
-        f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
-    utils.visualize(image, result["labels"], np.asarray(record["means_rgb"]),
-                    record["log_likelihood_history"],
-                    title=(f"{stem}: GMM, k = {fitted}{asked}, "
-                           f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
-                    path=base + "_segmentation.png", show=show, regions=result.get("regions"),
-                    warm_up_history=record["warm_up_log_likelihood_history"])
-    utils.write_json(base + ".json", record)
-
-
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out="results",
          show=False, progress=True, overwrite=False):
     """The lab's run: segment one image for one K and write its three files.
 
     Writes ``<stem>_k<K>_labels.png``, ``<stem>_k<K>_segmentation.png`` (the
     masks, ``utils.visualize``) and ``<stem>_k<K>.json`` (``summary``) into
-    ``out``. The command line does the same through ``gmmseg.segment_file``,
-    which checks every argument first and adds the options beyond the lab.
+    ``out`` (``utils.save_result``). The command line does the same through
+    ``gmmseg.segment_file``, which checks every argument first and adds the
+    options beyond the lab.
 
     Parameters
     ----------
@@ -627,7 +597,7 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
     result = segment(image, ncomp, iteration, tol, seed, progress)
     record = {**summary(result, image_path, ncomp, seed),
               "source_sha256": utils.fingerprint(image_path)}
-    save(image, result, record, out, stem, show)
+    utils.save_result(image, result["labels"], record, out, stem, show)
     return record
 
 

@@ -286,6 +286,39 @@ def prepare_out(out):
         raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
+def save_result(image, labels, record, out, stem, show=False, regions=None):
+    """Write a fit's label map, figure and JSON record, each atomically.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    labels : ndarray of shape (h, w), uint8
+    record : dict
+        The fit's record (``segmentation_GMM.summary``): its ``k``,
+        ``n_components``, ``n_colours``, ``means_rgb`` and histories are drawn.
+    out : str
+        An existing folder.
+    stem : str
+        File name prefix: the files are ``<stem>_k<K>_labels.png``,
+        ``<stem>_k<K>_segmentation.png`` and ``<stem>_k<K>.json``.
+    show : bool, default=False
+        Also open the figure in a window.
+    regions : ndarray of shape (h, w), optional
+        Painted in the figure's second panel (``visualize``).
+    """
+    base = os.path.join(out, f"{stem}_k{record['k']}")
+    write_png(base + "_labels.png", labels)
+    fitted = record["n_components"]
+    asked = "" if fitted == record["k"] else (
+        f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
+    visualize(image, labels, np.asarray(record["means_rgb"]), record["log_likelihood_history"],
+              title=(f"{stem}: GMM, k = {fitted}{asked}, "
+                     f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
+              path=base + "_segmentation.png", show=show, regions=regions,
+              warm_up_history=record["warm_up_log_likelihood_history"])
+    write_json(base + ".json", record)
+
+
 def display_copy(image, labels):
     """Shrink an image and its label map for drawing.
 

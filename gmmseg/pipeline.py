@@ -148,7 +148,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
                  smooth=0.0, min_region=0, merge=0.0, truth=None, overwrite=False):
     """Segment one image file for one or several K and write the results.
 
-    For each K, the files of ``segmentation_GMM.save`` (labels, figure, JSON
+    For each K, the files of ``utils.save_result`` (labels, figure, JSON
     record) and, with regions, ``<stem>_k<K>_regions.png``; for several K
     (or "auto") also the sweep's figure and table, ``<stem>_sweep_k<ks>.png``
     and ``.json`` (``sweep_name``). Every argument is checked, the image and
@@ -266,7 +266,7 @@ def sweep_name(stem, ks):
 
 
 def _save(image, result, record, out, stem, show):
-    """The lab's three files, and the region map when there is one.
+    """The lab's three files (``utils.save_result``), and the region map when there is one.
 
     The region map is a 16-bit PNG, or a ``.npy`` when there are more regions
     than 16 bits can number.
@@ -277,4 +277,4 @@ def _save(image, result, record, out, stem, show):
         utils.write_png(base + "_regions.png", region_map.astype(np.uint16))
     elif region_map is not None:
         utils.write_atomic(base + "_regions.npy", lambda tmp: np.save(tmp, region_map))
-    sg.save(image, result, record, out, stem, show)
+    utils.save_result(image, result["labels"], record, out, stem, show, region_map)
