@@ -59,8 +59,10 @@ def parse_args(argv=None):
         description="Segment an image or a video with a Gaussian mixture fitted by EM, "
                     "initialised by k-means. Any bad input: one line on stderr, exit 2.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--image", default=default_image(),
-                        help="image file (default: images/chelsea.png)")
+    source.add_argument("--image", nargs="+", default=[default_image()], metavar="PATH",
+                        help="image file (default: images/chelsea.png); several files, folders "
+                             "(their images, in natural order) or quoted glob patterns make a "
+                             "batch, summarised in --out/summary.csv")
     source.add_argument("--video",
                         help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
                              "of frames in natural order (frame2 before frame10); writes a "
@@ -96,6 +98,15 @@ def parse_args(argv=None):
     parser.add_argument("--fps", type=_number(float, "fps"),
                         help=f"frame rate of the segmented clip (default: the input's; "
                              f"{video_io.DEFAULT_FPS:g} for a folder of frames)")
+    many = parser.add_argument_group("many images (see docs/batch.md)")
+    many.add_argument("--jobs", type=_number(int, "jobs"),
+                      help="worker processes, each importing the libraries once (default: "
+                           "the machine's cores; 1 runs in this process)")
+    many.add_argument("--dask", metavar="ADDRESS",
+                      help="send the images to the Dask scheduler at ADDRESS (tcp://host:8786);"
+                           " its workers read and write on a shared file system")
+    many.add_argument("--resume", action="store_true",
+                      help="skip images whose outputs are already complete with these settings")
     quality = parser.add_argument_group("segment quality (images only; see docs/quality.md)")
     quality.add_argument("--color-space", choices=features.COLOR_SPACES, default="rgb",
                          help="colour features: Z-scored RGB, or CIELAB, closer to "
@@ -131,6 +142,10 @@ def parse_args(argv=None):
         parser.error("--k-criterion chooses among several k: give --k auto or several values")
     if args.fps is not None and args.video is None:
         parser.error("--fps is for --video")
+    args.batch = args.video is None and (args.jobs is not None or args.dask is not None
+                                         or args.resume or _is_batch(args.image))
+    if args.video is not None and (args.jobs is not None or args.dask or args.resume):
+        parser.error("--jobs, --dask and --resume are for images, not --video")
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
     args.k_criterion = args.k_criterion or "gain"
     if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
@@ -144,12 +159,27 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"warning: {message}\n"
 
 
+def _is_batch(patterns):
+    from gmmseg.batch import is_batch
+
+    return is_batch(patterns)
+
+
 def _run(args):
-    """Do what the flags ask; return the records."""
+    """Do what the flags ask; return the records (or a batch's summary rows)."""
     from gmmseg.pipeline import segment_file
 
+    if args.batch:
+        from gmmseg.batch import run_batch
+
+        return run_batch(args.image, args.k, out=args.out, jobs=args.jobs, dask=args.dask,
+                         resume=args.resume, truth=args.truth, overwrite=args.overwrite,
+                         max_iter=args.iters, tol=args.tol, random_state=args.seed,
+                         k_max=args.k_max, criterion=args.k_criterion,
+                         color_space=args.color_space, spatial=args.spatial,
+                         smooth=args.smooth, min_region=args.min_region, merge=args.merge)
     if args.video is None:
-        return segment_file(args.image, args.k, max_iter=args.iters, tol=args.tol,
+        return segment_file(args.image[0], args.k, max_iter=args.iters, tol=args.tol,
                             random_state=args.seed, out=args.out, show=args.show,
                             k_max=args.k_max, criterion=args.k_criterion,
                             color_space=args.color_space, spatial=args.spatial,
@@ -207,5 +237,19 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if args.batch:
+        return _report_batch(records, args)
     _report(records, args)
     return 0
+
+
+def _report_batch(rows, args):
+    """The batch's last console line; exit code 1 when an image failed."""
+    failed = sorted({row["image"] for row in rows if row["error"]})
+    images = len({row["image"] for row in rows})
+    scored = [row for row in rows if row["pri"] != ""]
+    scores = (f"; mean PRI {sum(r['pri'] for r in scored) / len(scored):.4f}, VoI "
+              f"{sum(r['voi'] for r in scored) / len(scored):.4f} bits" if scored else "")
+    print(f"{images} image(s), {len(failed)} failed, {len(rows)} row(s){scores} -> "
+          f"{os.path.join(args.out, 'summary.csv')}")
+    return 1 if failed else 0

@@ -204,8 +204,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
     sweep = None if not auto and len(ks) == 1 else os.path.join(out, sweep_name(stem, ks))
     utils.check_outputs_free([os.path.join(out, f"{stem}_k{k}.json") for k in ks]
                              + ([sweep + ".json"] if sweep else []), image_path, overwrite)
-    options = {name: params[name] for name in
-               ("color_space", "spatial", "smooth", "min_region", "merge")}
+    options = {name: params[name] for name in RECORDED_OPTIONS}
     options["source_sha256"] = utils.fingerprint(image_path)
     fits = []
     for k in ks:
@@ -225,27 +224,34 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
             break  # the image has fewer colours than k: a larger k fits the same mixture
     records = [record for _, record in fits]
     chosen = selection.choose_k(records, criterion)
-    if sweep and len(fits) > 1:
-        figures.visualize_sweep(image, [result["labels"] for result, _ in fits],
-                              [np.asarray(record["means_rgb"]) for record in records],
-                              records, marked_k=chosen["k"],
-                              criterion=criterion, title=f"{stem}: GMM for k = "
-                              f"{', '.join(str(record['k']) for record in records)}",
-                              path=sweep + ".png", show=show)
+    if auto:
+        chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
+                               "bic": [r["bic"] for r in records],
+                               "aic": [r["aic"] for r in records],
+                               "log_likelihood": [r["log_likelihood"] for r in records]}
+        _save(image, fits[records.index(chosen)][0], chosen, out, stem, show)
+    if sweep:
+        if len(fits) > 1:
+            figures.visualize_sweep(image, [result["labels"] for result, _ in fits],
+                                    [np.asarray(record["means_rgb"]) for record in records],
+                                    records, marked_k=chosen["k"], criterion=criterion,
+                                    title=f"{stem}: GMM for k = "
+                                    f"{', '.join(str(record['k']) for record in records)}",
+                                    path=sweep + ".png", show=show)
+        # Written last: its presence says the whole run finished (batch --resume).
         utils.write_json(sweep + ".json", {
-            "image": records[0]["image"], "source_sha256": records[0]["source_sha256"],
+            **{name: records[0][name] for name in ("image", "source_sha256", "seed",
+                                                     *RECORDED_OPTIONS)},
             "criterion": criterion, "marked_k": chosen["k"],
             "fits": [{name: record[name] for name in SWEEP_FIELDS if name in record}
                      for record in records]})
-    if not auto:
-        return records
-    chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
-                           "bic": [r["bic"] for r in records],
-                           "aic": [r["aic"] for r in records],
-                           "log_likelihood": [r["log_likelihood"] for r in records]}
-    _save(image, fits[records.index(chosen)][0], chosen, out, stem, show)
-    return [chosen]
+    return [chosen] if auto else records
 
+
+# The settings every record keeps beside the fit, so that a rerun can tell
+# whether earlier results were made the same way (batch --resume).
+RECORDED_OPTIONS = ("max_iter", "tol", "color_space", "spatial", "smooth", "min_region",
+                    "merge")
 
 # What the sweep's JSON keeps of each fit: the table's columns.
 SWEEP_FIELDS = ("k", "n_components", "log_likelihood", "bic", "aic", "iterations",

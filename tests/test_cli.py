@@ -156,7 +156,8 @@ def bad_inputs(tmp_path):
     (tmp_path / "afile").write_text("x")
     return {
         "missing": ["--image", tmp_path / "nope.png"],
-        "directory": ["--image", tmp_path],
+        # A folder is a batch of its images (docs/batch.md); one with none is refused.
+        "directory": ["--image", empty_folder(tmp_path)],
         "empty": ["--image", tmp_path / "empty.png"],
         "not an image": ["--image", tmp_path / "notes.txt"],
         "truncated": ["--image", tmp_path / "cut.jpg"],
@@ -170,6 +171,13 @@ def bad_inputs(tmp_path):
         "auto k-max 1": ["--image", good, "--k", "auto", "--k-max", "1"],
         "auto for a video": ["--video", good, "--k", "auto"],
     }
+
+
+def empty_folder(tmp_path):
+    folder = tmp_path / "no images"
+    folder.mkdir(exist_ok=True)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
 
 
 def test_bad_input_one_line_exit_2(cli, tmp_path):

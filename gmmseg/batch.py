@@ -1,0 +1,368 @@
+"""Many images in one run: files, folders and globs, in worker processes or on a Dask cluster.
+
+Each image is one task, ``process_image``: it reads the image, runs
+``pipeline.segment_file`` and returns its summary rows, so a worker needs only
+the paths and a shared file system. The tasks go to a ``concurrent.futures``
+executor: the run's own process (``jobs=1``), a pool of worker processes that
+import the libraries once each (``jobs=N``), or a Dask cluster
+(``dask.distributed.Client(address).get_executor()``); one loop drives all
+three. At most ``jobs`` tasks (a Dask cluster: its worker threads) are in flight
+at once, so memory holds that many images whatever the batch's length. One
+image that fails is reported and the batch goes on; ``summary.csv`` lists every
+image and k, and a last line with the totals.
+"""
+
+import concurrent.futures as cf
+import csv
+import glob
+import io
+import json
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+import segmentation_GMM as sg
+import utils
+from gmmseg import pipeline, selection
+from gmmseg.params import check_components, check_int, check_segment_params
+from gmmseg.video_io import natural_key
+
+__all__ = ["SUMMARY_FIELDS", "expand_inputs", "is_batch", "natural_key", "process_image",
+           "run_batch"]
+
+SUMMARY_FIELDS = ["image", "k", "n_components", "log_likelihood", "bic", "aic", "iterations",
+                  "warm_up_iterations", "converged", "seconds", "n_regions", "pri", "voi",
+                  "error"]
+
+# A truth file for an image is found by the image's stem and one of these.
+TRUTH_EXTENSIONS = (".npz", ".npy", ".mat", ".png", ".tif", ".tiff", ".bmp", ".gif")
+
+
+def is_batch(patterns):
+    """Whether ``--image`` values make a batch: several, a folder, or a glob."""
+    return len(patterns) > 1 or any(os.path.isdir(p) or glob.has_magic(p) for p in patterns)
+
+
+def _image_files(folder):
+    from PIL import Image
+
+    extensions = Image.registered_extensions()
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder), key=natural_key)
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+            and os.path.isfile(os.path.join(folder, name))]
+
+
+def expand_inputs(patterns):
+    """The image files that paths, folders and glob patterns name, each once.
+
+    Parameters
+    ----------
+    patterns : list of str
+        Files; folders (their image files, not recursively, in natural order:
+        ``img2`` before ``img10``); glob patterns (``photos/*.jpg``,
+        ``data/**/*.png``), their matches in natural order.
+
+    Returns
+    -------
+    paths : list of str
+        In the order given.
+
+    Raises
+    ------
+    InputError
+        For a name that is no file, a folder with no image, or a pattern
+        matching nothing.
+    """
+    paths = []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            found = _image_files(pattern)
+        elif os.path.exists(pattern):
+            found = [pattern]
+        elif glob.has_magic(pattern):
+            found = sorted((p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)),
+                           key=natural_key)
+        else:
+            raise utils.InputError(f"{pattern}: no such file")
+        if not found:
+            raise utils.InputError(f"{pattern}: {'holds' if os.path.isdir(pattern) else 'matches'}"
+                                   f" no image file")
+        paths += found
+    unique = {os.path.normpath(path): path for path in reversed(paths)}
+    return [path for path in paths if unique[os.path.normpath(path)] is path]
+
+
+def pair_truths(paths, folder):
+    """Each image's human segmentation in ``folder``, found by the image's stem."""
+    if not os.path.isdir(folder):
+        raise utils.InputError(f"--truth {folder}: several images need a folder of truths, "
+                               f"one per image stem")
+    by_stem = {}
+    for name in os.listdir(folder):
+        stem, extension = os.path.splitext(name)
+        if extension.lower() in TRUTH_EXTENSIONS:
+            by_stem.setdefault(stem, os.path.join(folder, name))
+    missing = [path for path in paths if utils.file_stem(path) not in by_stem]
+    if missing:
+        raise utils.InputError(f"--truth {folder}: no truth for {len(missing)} image(s), "
+                               f"e.g. {missing[0]} (looked for <stem>.npz, .npy, .mat, .png ...)")
+    return {path: by_stem[utils.file_stem(path)] for path in paths}
+
+
+def _row(record, error=""):
+    truth = record.get("truth", {})
+    row = {name: record.get(name, "") for name in SUMMARY_FIELDS}
+    row.update(pri=truth.get("pri", ""), voi=truth.get("voi", ""), error=error)
+    return row
+
+
+def process_image(path, n_components, options, out, truth=None, overwrite=False, threads=None):
+    """One batch task: segment one image file and write its outputs.
+
+    Parameters
+    ----------
+    path : str
+    n_components, options : see ``run_batch``; ``options`` are the keywords
+        of ``pipeline.segment_file``.
+    out, truth, overwrite : see ``pipeline.segment_file``.
+    threads : int, optional
+        Threads BLAS and OpenMP may use in this task (worker processes share
+        the machine's cores).
+
+    Returns
+    -------
+    rows : list of dict
+        One per k fitted (the chosen k's alone with "auto"), ``SUMMARY_FIELDS``
+        as keys; for an image that failed, one row whose ``error`` says why.
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=threads):
+            records = pipeline.segment_file(path, n_components, out=out, truth=truth,
+                                            overwrite=overwrite, progress=False, **options)
+    except utils.InputError as exc:
+        return [_row({"image": path}, str(exc))]
+    except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
+        return [_row({"image": path}, f"{type(exc).__name__}: {exc}")]
+    return [_row(record) for record in records]
+
+
+def finished_rows(path, n_components, options, out):
+    """The rows of an earlier run of ``path`` with these settings, or None.
+
+    A run is finished when the last file it writes exists and was made from
+    this image's content with the same settings: the sweep's JSON with
+    several k (or "auto"), else the one k's record.
+    """
+    stem = utils.file_stem(path)
+    ks = [n_components] if isinstance(n_components, int) else n_components
+    auto = ks == "auto"
+    if auto or len(ks) > 1:
+        last = os.path.join(out, pipeline.sweep_name(
+            stem, range(2, options["k_max"] + 1) if auto else ks) + ".json")
+    else:
+        last = os.path.join(out, f"{stem}_k{ks[0]}.json")
+    try:
+        with open(last) as f:
+            record = json.load(f)
+        if record.get("source_sha256") != utils.fingerprint(path) or record.get(
+                "seed") != options["random_state"] or any(
+                record.get(name) != options[name] for name in pipeline.RECORDED_OPTIONS):
+            return None
+        wanted = [record["marked_k"]] if auto else ks
+        rows = []
+        for k in wanted:
+            with open(os.path.join(out, f"{stem}_k{k}.json")) as f:
+                rows.append(_row(json.load(f)))
+        return rows
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, resume=False,
+              truth=None, overwrite=False, progress=True, max_iter=100, tol=sg.TOL,
+              random_state=0, k_max=selection.K_MAX, criterion="gain", color_space="rgb",
+              spatial=0.0, smooth=0.0, min_region=0, merge=0.0):
+    """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
+
+    Parameters
+    ----------
+    patterns : list of str
+        Files, folders and glob patterns (``expand_inputs``).
+    n_components, max_iter, tol, random_state, k_max, criterion, color_space, spatial,
+    smooth, min_region, merge, overwrite
+        As ``pipeline.segment_file`` takes them, for every image.
+    out : str, default="results"
+        Folder for every image's outputs and ``summary.csv``.
+    jobs : int, optional
+        Worker processes on this machine; default: its cores. 1 runs the
+        images in this process.
+    dask : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``): the tasks
+        go to its workers, which read the inputs and write the outputs on a
+        file system they share with this machine; ``jobs`` is then ignored.
+    resume : bool, default=False
+        Skip images whose outputs are already complete with these settings
+        (``finished_rows``).
+    truth : str, optional
+        A folder of human segmentations, one per image stem (``pair_truths``).
+    progress : bool, default=True
+        A tqdm bar over the images, with an ETA.
+
+    Returns
+    -------
+    rows : list of dict
+        Every image's rows (``process_image``), in the order of the inputs; also
+        written, with a line of totals, to ``out/summary.csv``.
+
+    Raises
+    ------
+    InputError
+        Before any image is fitted: a bad parameter, a name that matches no
+        image, two images of one name stem, a missing truth, an unusable ``out``.
+    KeyboardInterrupt
+        After the images in flight have stopped and ``summary.csv`` holds the
+        finished ones.
+    """
+    ks = check_components(n_components, k_max)
+    ks = ks if ks == "auto" else ks[0] if len(ks) == 1 else ks
+    jobs = check_int(jobs if jobs is not None else os.cpu_count() or 1, "jobs", 1, 256)
+    # What does not depend on the image is checked now, on a stand-in of
+    # any size; the bounds that do (smooth, min_region, lab on grey) with
+    # each image.
+    check_segment_params(_STAND_IN, max_iter, tol, random_state, color_space, spatial,
+                         smooth, min_region, merge)
+    options = {"max_iter": max_iter, "tol": tol, "random_state": random_state, "k_max": k_max,
+               "criterion": criterion, "color_space": color_space, "spatial": spatial,
+               "smooth": smooth, "min_region": min_region, "merge": merge}
+    paths = expand_inputs(patterns)
+    stems = {}
+    for path in paths:
+        other = stems.setdefault(utils.file_stem(path), path)
+        if other != path:
+            raise utils.InputError(f"{other} and {path} share the name stem of their outputs; "
+                                   f"run them into separate --out folders")
+    truths = pair_truths(paths, truth) if truth is not None else {}
+    utils.prepare_out(out)
+    rows_by_path = {}
+    if resume:
+        finished = {path: finished_rows(path, ks, options, out) for path in paths}
+        rows_by_path = {path: rows for path, rows in finished.items() if rows is not None}
+    todo = [path for path in paths if path not in rows_by_path]
+    executor, threads, slots = _executor(jobs, dask)
+    bar = tqdm(total=len(todo), desc="images", unit="image", disable=None if progress else True)
+    try:
+        with executor:
+            pending = {}
+            try:
+                for path in todo:
+                    if len(pending) >= slots:
+                        _collect(pending, rows_by_path, bar)
+                    pending[executor.submit(process_image, path, ks, options, out,
+                                            truths.get(path), overwrite, threads)] = path
+                while pending:
+                    _collect(pending, rows_by_path, bar)
+            except KeyboardInterrupt:
+                # The workers had the signal too: their atomic writes leave
+                # nothing half-written. The queued tasks are dropped.
+                executor.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        bar.close()
+        rows = [row for path in paths for row in rows_by_path.get(path, [])]
+        write_summary(os.path.join(out, "summary.csv"), rows, len(paths))
+    return rows
+
+
+# A 3-channel image as large as any (no memory: one broadcast byte), for the
+# checks that do not depend on the image.
+_STAND_IN = np.broadcast_to(np.zeros(1, np.uint8), (1 << 16, 1 << 16, 3))
+
+
+def _executor(jobs, dask):
+    """The executor, the BLAS/OpenMP threads per task, and how many tasks to keep in flight."""
+    if dask is not None:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise utils.InputError("--dask needs Dask: pip install -r requirements-dask.txt"
+                                   ) from None
+        try:
+            client = Client(dask, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise utils.InputError(f"--dask {dask}: no scheduler answers ({exc})") from None
+        slots = max(1, sum(client.nthreads().values()))
+        return _DaskExecutor(client), 1, slots
+    if jobs == 1:
+        return _InProcess(), None, 1
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # spawn: a fresh interpreter per worker, whatever threads this process runs.
+    return (cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")),
+            threads, jobs)
+
+
+def _collect(pending, rows_by_path, bar):
+    """Wait for one task, keep its rows, report a failure on one line."""
+    finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+    for future in finished:
+        path = pending.pop(future)
+        rows = future.result()
+        rows_by_path[path] = rows
+        error = rows[0]["error"] if rows else ""
+        if error:
+            bar.write(f"error: {error if path in error else f'{path}: {error}'}",
+                      file=sys.stderr)
+        bar.update(1)
+
+
+class _InProcess(cf.Executor):
+    """Runs each task at once in this process: ``jobs=1`` without worker start-up."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class _DaskExecutor(cf.Executor):
+    """A Dask client's executor that closes the client when the batch ends."""
+
+    def __init__(self, client):
+        self.client, self.executor = client, client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.executor.shutdown(wait=wait)
+        self.client.close()
+
+
+def write_summary(path, rows, n_images):
+    """``summary.csv``: the rows, then one line of totals, atomically.
+
+    The totals line gives the images, how many failed, the seconds spent
+    fitting, and the mean PRI and VoI over the scored rows.
+    """
+    failed = sum(1 for row in rows if row["error"])
+    scored = [row for row in rows if row["pri"] != ""]
+    total = {name: "" for name in SUMMARY_FIELDS}
+    total.update(image=f"total: {n_images} images, {len(rows) - failed} rows, {failed} failed",
+                 seconds=sum(float(row["seconds"] or 0) for row in rows),
+                 pri=np.mean([row["pri"] for row in scored]) if scored else "",
+                 voi=np.mean([row["voi"] for row in scored]) if scored else "")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, SUMMARY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([*rows, total])
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            f.write(text.getvalue())
+
+    utils.write_atomic(path, write)
