@@ -65,6 +65,7 @@ TOL = 1e-4
 DEFAULT_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              "images", "chelsea.png")
 MAX_COMPONENTS = 256  # labels are written as 8-bit PNG
+BINCOUNT_BLOCK = 1 << 22  # pixels counted at a time by distinct_colours beyond 16 MP
 
 
 # --------------------------------------------------------------------------
@@ -131,7 +132,8 @@ def distinct_colours(image):
     counts : ndarray of shape (n_colours,)
         Number of pixels of each colour.
     inverse : ndarray of shape (h * w,)
-        Index into ``colours`` of each pixel: ``colours[inverse]`` is the image.
+        Index into ``colours`` of each pixel: ``colours[inverse]`` is the image
+        (32-bit for 8-bit images).
     """
     c = image.shape[2]
     pixels = image.reshape(-1, c)
@@ -154,14 +156,21 @@ def distinct_colours(image):
         key += pixels[:, ch]
     key -= key_type(lo @ strides)
     if size <= 2**25:
-        table = np.bincount(key, minlength=size)
+        # bincount copies its input to 64 bits: block by block beyond 16 MP,
+        # so that copy stays small; a smaller photo is counted at once.
+        block = len(key) if len(key) <= 2**24 else BINCOUNT_BLOCK
+        table = np.bincount(key[:block], minlength=size)
+        for start in range(block, len(key), block):
+            table += np.bincount(key[start:start + block], minlength=size)
         keys = np.flatnonzero(table)
         counts = table[keys]
-        # The count table, no longer needed, becomes the key -> index lookup:
-        # one table of 2^24 entries at the peak instead of two.
-        table[keys] = np.arange(len(keys))
-        inverse = table[key]
+        # The count table becomes the key -> index lookup, in 32 bits, and
+        # each pixel's key is overwritten by its index: on a 48 MP photo the
+        # pixel-sized arrays are the image and this one, 7 bytes a pixel.
+        lookup = np.zeros(size, dtype=key_type)
+        lookup[keys] = np.arange(len(keys))
         del table
+        inverse = np.take(lookup, key, out=key, mode="clip")  # every key is in range
     else:
         keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     colours = np.stack(np.unravel_index(keys, tuple(dims)), axis=1) + lo

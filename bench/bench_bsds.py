@@ -2,7 +2,7 @@
 
 One command, from the repository root::
 
-    python bench/bench_bsds.py                     # ~13 min on 2 busy cores
+    python bench/bench_bsds.py                     # ~10 min on 2 cores
     python bench/bench_bsds.py --json bsds.json    # also save every figure
 
 What it does:
@@ -11,8 +11,10 @@ What it does:
    segmentations from ``--data`` (default ``../shared/bsds-train``, beside the
    repository; its README says where they come from). They are evaluation
    material only: nothing is copied into the project.
-2. Segments each image with ``segment`` for every setting of ``SETTINGS`` and
-   every k of ``--k`` (default 2 .. 12), seed 0, the CLI's defaults otherwise.
+2. Segments each image with the batch mode (``gmmseg.batch.run_batch``, the
+   CLI's ``--image FOLDER --truth FOLDER``) for every setting of ``SETTINGS``
+   and every k of ``--k`` (default 2 .. 12), seed 0, the CLI's defaults
+   otherwise, in ``--jobs`` worker processes.
    "best" is ``--color-space lab --spatial 0.5 --smooth 3 --min-region 1000
    --merge 10``, chosen on these images (README); its scores are of the
    merged regions.
@@ -38,17 +40,16 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
-import warnings
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import segmentation_GMM as sg  # after the path is set
-import utils
-from gmmseg import pipeline, scores, selection
+import utils  # after the path is set
+from gmmseg import batch, selection
 
 # Each setting is the keyword arguments of ``gmmseg.segment`` (and the CLI's flags).
 SETTINGS = {
@@ -74,6 +75,7 @@ def parse_args(argv=None):
                         help="thresholds (nats/pixel) of the gain rule to compare in the "
                              "auto rows (default: 0.02 0.05 0.1 0.2)")
     parser.add_argument("--limit", type=int, help="only the first N images (a quick look)")
+    parser.add_argument("--jobs", type=int, help="worker processes (default: the cores)")
     parser.add_argument("--from-json", metavar="PATH",
                         help="print the tables of a saved --json run instead of segmenting")
     parser.add_argument("--json", help="also write every figure to this file")
@@ -92,35 +94,35 @@ def image_ids(data):
     return sorted(ids, key=int)
 
 
-def evaluate(data, ids, settings, ks):
-    """Segment and score every image for every setting and k.
+def evaluate(data, ids, settings, ks, jobs=None):
+    """Segment and score every image for every setting and k, through the batch mode.
+
+    Each setting is one ``gmmseg.batch.run_batch`` over the images, with the
+    truth folder paired by stem: what ``python segmentation_GMM.py --image
+    DATA/images --k 2 ... 12 --truth DATA/truth`` does, outputs in a temporary
+    folder.
 
     Returns
     -------
     rows : list of dict
         ``id``, ``setting``, ``k``, ``pri``, ``voi``, ``seconds`` and the
-        ``record`` of ``summary`` (without the arrays), one per fit.
+        ``record`` (``k``, ``log_likelihood``, ``bic``, ``aic``: what
+        ``choose_k`` compares), one per fit.
     """
+    paths = [os.path.join(data, "images", name + ".jpg") for name in ids]
     rows = []
-    for number, name in enumerate(ids, 1):
-        image = utils.load_image(os.path.join(data, "images", name + ".jpg"))
-        truths = scores.load_truth(os.path.join(data, "truth", name + ".npz"))
-        start = time.perf_counter()
-        for setting in settings:
-            for k in ks:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    result = pipeline.segment(image, k, progress=False, **SETTINGS[setting])
-                record = sg.summary(result, name, k, 0)
-                for field in ("means", "covariances", "weights", "means_rgb",
-                              "log_likelihood_history"):
-                    record.pop(field)
-                scored = scores.truth_scores(result.get("regions", result["labels"]), truths)
-                rows.append({"id": name, "setting": setting, "k": k,
-                             "pri": scored["pri"], "voi": scored["voi"],
-                             "seconds": result["seconds"], "record": record})
-        print(f"[{number}/{len(ids)}] {name}: {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
+    with tempfile.TemporaryDirectory() as out:
+        for number, setting in enumerate(settings):
+            print(f"{setting}:", file=sys.stderr)
+            for row in batch.run_batch(paths, ks, out=os.path.join(out, str(number)), jobs=jobs,
+                                       truth=os.path.join(data, "truth"), **SETTINGS[setting]):
+                if row["error"]:
+                    sys.exit(f"error: {row['image']}: {row['error']}")
+                rows.append({"id": utils.file_stem(row["image"]), "setting": setting,
+                             "k": row["k"], "pri": row["pri"], "voi": row["voi"],
+                             "seconds": row["seconds"],
+                             "record": {name: row[name]
+                                        for name in ("k", "log_likelihood", "bic", "aic")}})
     return rows
 
 
@@ -162,7 +164,7 @@ def summarise(rows, settings, ks, rules):
 
 def markdown(table, best, auto, settings, ks, n_images):
     lines = [(f"Mean over {n_images} BSDS500 training images; PRI higher is better, VoI "
-              "(nats) lower is better."), "",
+              "(bits) lower is better."), "",
              "| setting | " + " | ".join(f"k = {k}" for k in ks) + " |",
              "|---|" + "---:|" * len(ks)]
     for setting in settings:
@@ -197,7 +199,7 @@ def main(argv=None):
         return
     ids = image_ids(args.data)[: args.limit]
     start = time.perf_counter()
-    rows = evaluate(args.data, ids, args.settings, args.k)
+    rows = evaluate(args.data, ids, args.settings, args.k, args.jobs)
     table, best, auto = summarise(rows, args.settings, args.k, rules)
     print(markdown(table, best, auto, args.settings, args.k, len(ids)))
     seconds = time.perf_counter() - start

@@ -146,8 +146,28 @@ def process_image(path, n_components, options, out, truth=None, overwrite=False,
     except utils.InputError as exc:
         return [_row({"image": path}, str(exc))]
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
-        return [_row({"image": path}, f"{type(exc).__name__}: {exc}")]
+        return [_row({"image": path}, _first_line(exc))]
+    finally:
+        _trim_memory()
     return [_row(record) for record in records]
+
+
+def _trim_memory():
+    """Hand the memory the image freed back to the system (glibc's ``malloc_trim``).
+
+    glibc keeps freed heap memory for reuse, and across hundreds of images a
+    worker's resident size crept up with it (measured with ``--jobs 2``: 859 MB
+    after 10 photos, 1090 after 25, 1173 after 50); trimming after each image
+    keeps it flat. Dask's documentation gives the same call for its workers.
+    Elsewhere than glibc, nothing to do.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def finished_rows(path, n_components, options, out):
@@ -168,9 +188,12 @@ def finished_rows(path, n_components, options, out):
     try:
         with open(last) as f:
             record = json.load(f)
-        if record.get("source_sha256") != utils.fingerprint(path) or record.get(
-                "seed") != options["random_state"] or any(
-                record.get(name) != options[name] for name in pipeline.RECORDED_OPTIONS):
+        settings = {"seed": options["random_state"],
+                    **{name: options[name] for name in pipeline.RECORDED_OPTIONS}}
+        if "criterion" in record:  # a sweep: its star (and the auto choice) too
+            settings["criterion"] = options["criterion"]
+        if record.get("source_sha256") != utils.fingerprint(path) or any(
+                record.get(name) != value for name, value in settings.items()):
             return None
         wanted = [record["marked_k"]] if auto else ks
         rows = []
@@ -261,8 +284,13 @@ def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, 
                 for path in todo:
                     if len(pending) >= slots:
                         _collect(pending, rows_by_path, bar)
-                    pending[executor.submit(process_image, path, ks, options, out,
-                                            truths.get(path), overwrite, threads)] = path
+                    try:
+                        future = executor.submit(process_image, path, ks, options, out,
+                                                 truths.get(path), overwrite, threads)
+                    except cf.BrokenExecutor as exc:  # a worker died: the rest cannot run
+                        future = cf.Future()
+                        future.set_exception(exc)
+                    pending[future] = path
                 while pending:
                     _collect(pending, rows_by_path, bar)
             except KeyboardInterrupt:
@@ -311,13 +339,22 @@ def _collect(pending, rows_by_path, bar):
     finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
     for future in finished:
         path = pending.pop(future)
-        rows = future.result()
+        try:
+            rows = future.result()
+        except Exception as exc:  # noqa: BLE001 - the task itself died: a worker killed,
+            # a cluster that cannot unpickle it; the image fails, the batch goes on.
+            rows = [_row({"image": path}, _first_line(exc))]
         rows_by_path[path] = rows
         error = rows[0]["error"] if rows else ""
         if error:
             bar.write(f"error: {error if path in error else f'{path}: {error}'}",
                       file=sys.stderr)
         bar.update(1)
+
+
+def _first_line(exc):
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 class _InProcess(cf.Executor):

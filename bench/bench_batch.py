@@ -1,0 +1,240 @@
+"""Many images (issue 12): throughput and memory of a batch, side by side in one run.
+
+    python bench/bench_batch.py                 # ~6 min on 2 cores
+    python bench/bench_batch.py --images 20 --sklearn-images 2 --json batch.json
+
+1. Makes ``--images`` photos of 3 MP (2000x1350) from scikit-image's sample
+   photos (resized, a different noise seed each), in bench/data/batch/.
+2. Times, start to exit, the command line a user runs on the folder at k = 4:
+   ``--jobs 1`` (in one process), ``--jobs 2`` (two worker processes) and
+   ``--dask`` against a ``LocalCluster`` of 2 worker processes of 1 thread,
+   started (and warmed by one task) before the clock starts, as a running
+   cluster would be: once as ``dask worker --no-nanny`` workers run, once
+   with the ``MALLOC_TRIM_THRESHOLD_`` Dask's nannies set by default
+   (``dask_cluster``). Images per second, and the peak memory of the whole
+   process tree (the sum of the resident sizes of the CLI and its workers,
+   sampled every 0.1 s; for ``--dask``, the CLI and the cluster's processes).
+3. Times scikit-learn's pipeline (``sklearn_pipeline.run``: KMeans on every
+   pixel, then ``GaussianMixture``) in a loop in one process over the first
+   ``--sklearn-images`` photos (it takes ~20 s an image, so the loop's
+   images per second come from a few).
+4. Peak memory of one 48 MP photo (8000x6000) at k = 8 through the CLI, and of
+   ``--jobs 2`` over the first 10 photos against all of them: memory must not
+   grow with the number of images.
+
+Prints a Markdown table and the targets; ``--json`` saves the figures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from PIL import Image
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+DATA = os.path.join(BENCH, "data", "batch")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, BENCH)
+
+SOURCES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+           "motorcycle_right.png", "hubble_deep_field.jpg", "immunohistochemistry.png",
+           "retina.jpg", "logo.png")
+SIZE = (2000, 1350)
+TARGETS = {"jobs2_over_jobs1": (1.7, True), "jobs1_over_sklearn": (30.0, True),
+           "dask_over_jobs2": (0.85, True)}
+
+
+def make_photos(n):
+    """``n`` 3 MP JPEG photos in DATA, built if missing; their folder."""
+    import skimage
+
+    os.makedirs(DATA, exist_ok=True)
+    data = os.path.join(os.path.dirname(skimage.__file__), "data")
+    sources = [name for name in SOURCES if os.path.exists(os.path.join(data, name))]
+    for i in range(n):
+        path = os.path.join(DATA, f"photo{i + 1}.jpg")
+        if os.path.exists(path):
+            continue
+        with Image.open(os.path.join(data, sources[i % len(sources)])) as img:
+            resized = np.asarray(img.convert("RGB").resize(SIZE, Image.LANCZOS), np.float64)
+        noisy = resized + np.random.default_rng(i).normal(0, 2.0, resized.shape)
+        Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8)).save(
+            path, format="JPEG", quality=90)
+    names = sorted(os.listdir(DATA), key=lambda name: int(name[5:-4]))[:n]
+    return names
+
+
+def tree_rss(pid):
+    """Resident bytes of a process and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    stack += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_sampled(argv, extra_pids=()):
+    """Run a command; return (wall seconds, peak MB of its process tree plus extra_pids)."""
+    peak = [0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(proc.pid) + sum(tree_rss(p) for p in extra_pids))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv)} failed ({proc.returncode}):\n{err}")
+    return seconds, peak[0] / 1e6
+
+
+def cli(*args):
+    return [sys.executable, os.path.join(ROOT, "segmentation_GMM.py"), *map(str, args)]
+
+
+def batch(folder, out, *flags, extra_pids=()):
+    shutil.rmtree(out, ignore_errors=True)
+    return run_sampled(cli("--image", folder, "--k", 4, "--out", out, *flags),
+                       extra_pids=extra_pids)
+
+
+def sklearn_loop(paths):
+    """Seconds for scikit-learn's pipeline over ``paths``, one process (imports excluded)."""
+    import sklearn_pipeline
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        for path in paths:
+            sklearn_pipeline.run(path, 4, out)
+        return time.perf_counter() - start
+
+
+def dask_cluster(trim):
+    """A LocalCluster of 2 worker processes of 1 thread, warmed; and the workers' pids.
+
+    ``trim=False`` leaves out the ``MALLOC_TRIM_THRESHOLD_`` that Dask's nannies
+    give their workers by default: with any malloc tunable set, glibc stops
+    raising its mmap threshold, every array over 128 KiB becomes a fresh mmap,
+    and EM runs about 1.5 times slower (docs/batch.md). Workers started with
+    ``dask worker --no-nanny`` get no such variable either.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if not trim:
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+    with Client(cluster) as client:  # warm: each worker imports the project once
+        client.run(lambda: __import__("gmmseg.pipeline"))
+        pids = list(client.run(os.getpid).values())
+    return cluster, pids
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=50)
+    parser.add_argument("--sklearn-images", type=int, default=3)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    names = make_photos(args.images)
+    n = len(names)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, flags in (("jobs 1", ["--jobs", 1]), ("jobs 2", ["--jobs", 2])):
+            seconds, peak = batch(DATA, os.path.join(tmp, "out"), *flags)
+            results[label] = {"seconds": seconds, "images_per_s": n / seconds, "peak_mb": peak}
+            print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s, {peak:.0f} MB",
+                  file=sys.stderr)
+        for label, trim in (("dask", False), ("dask, nanny's MALLOC_TRIM_THRESHOLD_", True)):
+            cluster, pids = dask_cluster(trim)
+            with cluster:
+                seconds, peak = batch(DATA, os.path.join(tmp, "out"), "--dask",
+                                      cluster.scheduler_address, extra_pids=pids)
+            results[label] = {"seconds": seconds, "images_per_s": n / seconds,
+                              "peak_mb": peak}
+            print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s", file=sys.stderr)
+        ten = os.path.join(tmp, "ten")
+        os.makedirs(ten)
+        for name in names[:10]:
+            os.symlink(os.path.join(DATA, name), os.path.join(ten, name))
+        _, peak_ten = batch(ten, os.path.join(tmp, "out"), "--jobs", 2)
+        results["jobs 2, 10 images"] = {"peak_mb": peak_ten}
+        big = os.path.join(BENCH, "data", "motorcycle_48mp.jpg")
+        if not os.path.exists(big):
+            import bench_speed
+
+            bench_speed.make_photo(big, (8000, 6000), 7)
+        seconds, peak = run_sampled(cli("--image", big, "--k", 8, "--out",
+                                        os.path.join(tmp, "big"), "--overwrite"))
+        results["48 MP, k = 8"] = {"seconds": seconds, "peak_mb": peak,
+                                   "bytes_per_pixel": peak * 1e6 / (8000 * 6000)}
+    paths = [os.path.join(DATA, name) for name in names[:args.sklearn_images]]
+    seconds = sklearn_loop(paths)
+    results["sklearn loop"] = {"seconds": seconds, "images": len(paths),
+                               "images_per_s": len(paths) / seconds}
+    ratios = {"jobs2_over_jobs1": results["jobs 2"]["images_per_s"]
+              / results["jobs 1"]["images_per_s"],
+              "jobs1_over_sklearn": results["jobs 1"]["images_per_s"]
+              / results["sklearn loop"]["images_per_s"],
+              "dask_over_jobs2": results["dask"]["images_per_s"]
+              / results["jobs 2"]["images_per_s"]}
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; {n} photos of {SIZE[0]}x{SIZE[1]}, k = 4.\n")
+    print("| run | images | seconds | images/s | peak memory (MB) |")
+    print("|---|---:|---:|---:|---:|")
+    for label in ("jobs 1", "jobs 2", "dask", "dask, nanny's MALLOC_TRIM_THRESHOLD_"):
+        r = results[label]
+        name = f"`--{label}`" if label.startswith("jobs") else (
+            "`--dask`, LocalCluster of 2 workers" + label[4:])
+        print(f"| {name} | {n} | {r['seconds']:.1f} | {r['images_per_s']:.2f} | "
+              f"{r['peak_mb']:.0f} |")
+    r = results["sklearn loop"]
+    print(f"| scikit-learn loop, one process | {r['images']} | {r['seconds']:.1f} | "
+          f"{r['images_per_s']:.3f} | |")
+    print(f"| `--jobs 2`, first 10 images | 10 | | | {results['jobs 2, 10 images']['peak_mb']:.0f} |")
+    r = results["48 MP, k = 8"]
+    print(f"| one 48 MP photo, k = 8 | 1 | {r['seconds']:.1f} | | {r['peak_mb']:.0f} "
+          f"({r['bytes_per_pixel']:.1f} bytes/pixel) |")
+    print()
+    for name, value in ratios.items():
+        goal, at_least = TARGETS[name]
+        met = value >= goal if at_least else value <= goal
+        print(f"- {name}: {value:.2f} (target {'>=' if at_least else '<='} {goal}: "
+              f"{'met' if met else 'NOT met'})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": results, "ratios": ratios, "date": time.strftime("%Y-%m-%d"),
+                       "machine": platform.processor() or platform.machine(),
+                       "cores": os.cpu_count()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
