@@ -146,6 +146,8 @@ def parse_args(argv=None):
                                          or args.resume or _is_batch(args.image))
     if args.video is not None and (args.jobs is not None or args.dask or args.resume):
         parser.error("--jobs, --dask and --resume are for images, not --video")
+    if args.batch and args.show:
+        parser.error("--show opens the figure of one image; a batch writes them to --out")
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
     args.k_criterion = args.k_criterion or "gain"
     if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth

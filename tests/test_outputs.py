@@ -225,6 +225,7 @@ def test_a_gif_records_the_rate_it_plays_at(cli, tmp_path):
     (["--fps", "10"], "--fps is for --video"),
     (["--k-max", "6"], "--k-max is for --k auto"),
     (["--k-criterion", "bic"], "--k-criterion chooses among several k"),
+    (["--image", os.path.join(ROOT, "images"), "--show"], "--show opens the figure of one image"),
 ])
 def test_flags_that_do_not_apply_are_refused(cli, tmp_path, argv, words):
     done = cli(*argv, "--out", tmp_path / "out")
