@@ -13,8 +13,8 @@ What it runs:
 * the sweep k = 2..6 on every image in images/ through ``gmmseg.segment_file``,
   which draws ``<stem>_sweep_k2-6.png`` (copied into results/) and whose
   records give the tables; its per-k JSON, label and figure files stay in a
-  temporary folder, except chelsea's k = 4 figure, which README shows (the
-  default run rewrites it byte for byte);
+  temporary folder, except chelsea's k = 4 figure, which README shows
+  (copied into docs/img/);
 * k-means against GMM on every image at k = 4, and on two synthetic 2-D cases;
 * the video demo of ``bench/bench_video.py --demo`` (a 60-frame GIF).
 
@@ -51,7 +51,10 @@ KS = (2, 3, 4, 5, 6)
 COMPARE_K = 4
 MAX_ITERATIONS = 100  # the CLI's default
 # Written by ``segmentation_GMM.py`` (README shows them) and by the video demo.
+# The figure README shows: the default run's own, kept in docs/img/ so that the
+# default run, which writes it into results/ (untracked), never touches it.
 README_FILES = ("chelsea_k4_segmentation.png",)
+README_FIGURES = os.path.join("docs", "img")
 VIDEO_FILES = ("pan_k4_segmented.gif", "pan_k4_frames.png")
 
 # Frame rate of the video segmentation, measured on an idle machine: it is not
@@ -369,8 +372,8 @@ def sweep(path, written):
     """Fit one image for every k with ``gmmseg.segment_file``; its sweep figure and table.
 
     It writes the per-k files and the sweep's into a temporary folder; the
-    sweep figure, and chelsea's k = 4 figure that README shows, are copied
-    into results/. The sweep stars the k the default ``--k-criterion`` picks,
+    sweep figure is copied into results/, and chelsea's k = 4 figure that
+    README shows into docs/img/. The sweep stars the k the default ``--k-criterion`` picks,
     as the CLI's does.
 
     Returns
@@ -384,10 +387,12 @@ def sweep(path, written):
     with tempfile.TemporaryDirectory() as out:
         records = pipeline.segment_file(path, list(KS), max_iter=MAX_ITERATIONS,
                                         random_state=SEED, out=out, progress=False)
-        for name in (pipeline.sweep_name(stem, KS) + ".png", *README_FILES):
+        name = pipeline.sweep_name(stem, KS) + ".png"
+        shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
+        written.append(name)
+        for name in README_FILES:
             if name.startswith(f"{stem}_"):
-                shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
-                written.append(name)
+                shutil.copy(os.path.join(out, name), os.path.join(README_FIGURES, name))
     return selection.sweep_table(records), records
 
 
