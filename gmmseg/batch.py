@@ -383,13 +383,16 @@ class _DaskExecutor(cf.Executor):
 def write_summary(path, rows, n_images):
     """``summary.csv``: the rows, then one line of totals, atomically.
 
-    The totals line gives the images, how many failed, the seconds spent
-    fitting, and the mean PRI and VoI over the scored rows.
+    The totals line gives how many of the images finished (fewer after an
+    interruption), the rows, how many failed, the seconds spent fitting, and
+    the mean PRI and VoI over the scored rows.
     """
     failed = sum(1 for row in rows if row["error"])
+    finished = len({row["image"] for row in rows})
     scored = [row for row in rows if row["pri"] != ""]
     total = {name: "" for name in SUMMARY_FIELDS}
-    total.update(image=f"total: {n_images} images, {len(rows) - failed} rows, {failed} failed",
+    total.update(image=f"total: {finished} of {n_images} images, {len(rows) - failed} rows, "
+                       f"{failed} failed",
                  seconds=sum(float(row["seconds"] or 0) for row in rows),
                  pri=np.mean([row["pri"] for row in scored]) if scored else "",
                  voi=np.mean([row["voi"] for row in scored]) if scored else "")

@@ -131,8 +131,9 @@ def parse_args(argv=None):
                               "regions of --min-region (default: 0, off)")
     quality.add_argument("--truth", metavar="PATH",
                          help="human segmentation(s) of the image: a label image, .npy, "
-                              ".npz (key segs) or BSDS .mat; prints and records PRI, VoI "
-                              "(bits) and ARI")
+                              ".npz (key segs) or BSDS .mat; for a batch, a folder of them "
+                              "named by image stem; prints and records PRI, VoI (bits) and "
+                              "ARI")
     args = parser.parse_args(argv)
     if args.k == ["auto"]:
         args.k = "auto"

@@ -60,7 +60,7 @@ MAX_FPS = 1000.0
 FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
-         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps"}
+         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs"}
 
 
 def _named(name):

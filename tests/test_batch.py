@@ -67,7 +67,7 @@ def test_a_folder_and_a_glob_give_what_one_run_per_image_gives(tmp_path):
     rows = summary(tmp_path / "folder")
     assert [(os.path.basename(r["image"]), r["k"]) for r in rows[:-1]] == [
         (f"img{i}.png", k) for i in (1, 2, 3) for k in ("2", "3")]
-    assert rows[-1]["image"].startswith("total: 3 images, 6 rows, 0 failed")
+    assert rows[-1]["image"].startswith("total: 3 of 3 images, 6 rows, 0 failed")
 
 
 def test_natural_order_and_each_image_once():
@@ -106,6 +106,7 @@ def test_resume_redoes_only_what_an_interrupted_batch_left(tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         batch.run_batch([str(tmp_path / "in")], [2, 3], out=out, jobs=1, progress=False)
     assert len(summary(out)) == 2 + 1  # the finished image (k = 2 and 3), then the totals
+    assert summary(out)[-1]["image"].startswith("total: 1 of 3 images")
     first = os.stat(os.path.join(out, "img1_sweep_k2-3.json")).st_mtime_ns
     calls.clear()
     monkeypatch.setattr(batch, "process_image", lambda path, *a, **k: (
