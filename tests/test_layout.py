@@ -161,3 +161,13 @@ def test_readme_is_short_and_links_its_docs():
     assert pages, "README links no docs/ page"
     for page in pages:
         assert os.path.isfile(os.path.join(ROOT, page)), page
+
+
+def test_every_requirement_has_a_tested_lower_and_upper_bound():
+    for name in ("requirements.txt", "requirements-dask.txt"):
+        with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+            lines = [line.split("#")[0].strip() for line in f]
+        specs = [line for line in lines if line and not line.startswith("-r")]
+        assert specs, name
+        for spec in specs:
+            assert re.search(r">=\s*[\d.]+", spec) and re.search(r"<\s*[\d.]+", spec), spec
