@@ -602,10 +602,11 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
     image = utils.load_image(image_path)
     stem = utils.file_stem(image_path)
     utils.prepare_out(out)
-    utils.check_outputs_free([os.path.join(out, f"{stem}_k{ncomp}.json")], image_path, overwrite)
+    source = utils.fingerprint(image_path)
+    utils.check_outputs_free([os.path.join(out, f"{stem}_k{ncomp}.json")], image_path, source,
+                             overwrite)
     result = segment(image, ncomp, iteration, tol, seed, progress)
-    record = {**summary(result, image_path, ncomp, seed),
-              "source_sha256": utils.fingerprint(image_path)}
+    record = {**summary(result, image_path, ncomp, seed), "source_sha256": source}
     utils.save_result(image, result["labels"], record, out, stem, show)
     return record
 

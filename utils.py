@@ -230,7 +230,7 @@ def fingerprint(path):
     return digest.hexdigest()
 
 
-def check_outputs_free(records, source_path, overwrite=False):
+def check_outputs_free(records, source_path, source, overwrite=False):
     """Refuse to replace the results of a different input.
 
     A rerun on the same input (another k, say) may replace its own results;
@@ -244,6 +244,8 @@ def check_outputs_free(records, source_path, overwrite=False):
         written beside it (same name prefix).
     source_path : str
         The input.
+    source : str
+        Its ``fingerprint``, which the caller records with its results too.
     overwrite : bool, default=False
         Replace them anyway.
 
@@ -255,7 +257,6 @@ def check_outputs_free(records, source_path, overwrite=False):
     """
     if overwrite:
         return
-    source = None
     for path in records:
         try:
             with open(path) as f:
@@ -266,7 +267,6 @@ def check_outputs_free(records, source_path, overwrite=False):
             recorded = {}
         made_from = recorded.get("image", recorded.get("video", "?"))
         if "source_sha256" in recorded:
-            source = source or fingerprint(source_path)
             same = recorded["source_sha256"] == source
         else:
             same = os.path.basename(os.path.normpath(str(made_from))) == os.path.basename(

@@ -178,13 +178,11 @@ def finished_rows(path, n_components, options, out):
     several k (or "auto"), else the one k's record.
     """
     stem = utils.file_stem(path)
-    ks = [n_components] if isinstance(n_components, int) else n_components
-    auto = ks == "auto"
-    if auto or len(ks) > 1:
-        last = os.path.join(out, pipeline.sweep_name(
-            stem, range(2, options["k_max"] + 1) if auto else ks) + ".json")
-    else:
-        last = os.path.join(out, f"{stem}_k{ks[0]}.json")
+    auto = n_components == "auto"
+    ks = (list(range(2, options["k_max"] + 1)) if auto
+          else [n_components] if isinstance(n_components, int) else n_components)
+    sweep = pipeline.sweep_base(out, stem, ks, auto)
+    last = sweep + ".json" if sweep else os.path.join(out, f"{stem}_k{ks[0]}.json")
     try:
         with open(last) as f:
             record = json.load(f)

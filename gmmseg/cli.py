@@ -14,7 +14,7 @@ import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, selection, video_io
+from gmmseg import batch, features, selection, video_io
 
 __all__ = ["main", "parse_args"]
 
@@ -144,7 +144,7 @@ def parse_args(argv=None):
     if args.fps is not None and args.video is None:
         parser.error("--fps is for --video")
     args.batch = args.video is None and (args.jobs is not None or args.dask is not None
-                                         or args.resume or _is_batch(args.image))
+                                         or args.resume or batch.is_batch(args.image))
     if args.video is not None and (args.jobs is not None or args.dask or args.resume):
         parser.error("--jobs, --dask and --resume are for images, not --video")
     if args.batch and args.show:
@@ -162,20 +162,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"warning: {message}\n"
 
 
-def _is_batch(patterns):
-    from gmmseg.batch import is_batch
-
-    return is_batch(patterns)
-
-
 def _run(args):
     """Do what the flags ask; return the records (or a batch's summary rows)."""
     from gmmseg.pipeline import segment_file
 
     if args.batch:
-        from gmmseg.batch import run_batch
-
-        return run_batch(args.image, args.k, out=args.out, jobs=args.jobs, dask=args.dask,
+        return batch.run_batch(args.image, args.k, out=args.out, jobs=args.jobs, dask=args.dask,
                          resume=args.resume, truth=args.truth, overwrite=args.overwrite,
                          max_iter=args.iters, tol=args.tol, random_state=args.seed,
                          k_max=args.k_max, criterion=args.k_criterion,

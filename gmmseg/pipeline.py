@@ -201,11 +201,12 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
         scores.check_truth(truths, image.shape[:2], truth)
     utils.prepare_out(out)
     stem = utils.file_stem(image_path)
-    sweep = None if not auto and len(ks) == 1 else os.path.join(out, sweep_name(stem, ks))
-    utils.check_outputs_free([os.path.join(out, f"{stem}_k{k}.json") for k in ks]
-                             + ([sweep + ".json"] if sweep else []), image_path, overwrite)
+    sweep = sweep_base(out, stem, ks, auto)
     options = {name: params[name] for name in RECORDED_OPTIONS}
     options["source_sha256"] = utils.fingerprint(image_path)
+    utils.check_outputs_free([os.path.join(out, f"{stem}_k{k}.json") for k in ks]
+                             + ([sweep + ".json"] if sweep else []), image_path,
+                             options["source_sha256"], overwrite)
     fits = []
     for k in ks:
         result = _segment(image, k, progress=progress, **params)
@@ -256,6 +257,16 @@ RECORDED_OPTIONS = ("max_iter", "tol", "color_space", "spatial", "smooth", "min_
 # What the sweep's JSON keeps of each fit: the table's columns.
 SWEEP_FIELDS = ("k", "n_components", "log_likelihood", "bic", "aic", "iterations",
                 "warm_up_iterations", "converged", "seconds", "n_regions", "truth")
+
+
+def sweep_base(out, stem, ks, auto=False):
+    """Where a run's sweep files go, without the extension; None for one k (not "auto").
+
+    Its JSON is the last file a run writes (``segment_file``): batch
+    ``--resume`` looks for it.
+    """
+    ks = list(ks)
+    return os.path.join(out, sweep_name(stem, ks)) if auto or len(ks) > 1 else None
 
 
 def sweep_name(stem, ks):

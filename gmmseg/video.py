@@ -316,16 +316,17 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     params = check_video_params(max_iter, tol, random_state, fps)
     info, frames = video_io.open_video(video_path)
     fps = params["fps"] or info["fps"]
-    if info["container"] == "gif" and abs(1000 / video_io.gif_delay(fps) - fps) > 0.01 * fps:
-        warnings.warn(f"a GIF stores whole hundredths of a second between frames: "
-                      f"{fps:g} frames/s is written as {1000 / video_io.gif_delay(fps):g}",
-                      stacklevel=2)
     if info["container"] == "gif":
-        fps = 1000 / video_io.gif_delay(fps)
+        written = 1000 / video_io.gif_delay(fps)
+        if abs(written - fps) > 0.01 * fps:
+            warnings.warn(f"a GIF stores whole hundredths of a second between frames: "
+                          f"{fps:g} frames/s is written as {written:g}", stacklevel=2)
+        fps = written
     stem = stem or utils.file_stem(video_path)
     base = os.path.join(out, f"{stem}_k{ncomp}")
     utils.prepare_out(out)
-    utils.check_outputs_free([base + ".json"], video_path, overwrite)
+    source = utils.fingerprint(video_path)
+    utils.check_outputs_free([base + ".json"], video_path, source, overwrite)
     first, log_likelihoods, refit_frames = None, [], []
     counts = np.zeros(ncomp, dtype=np.int64)
     sampler = FrameSampler()
@@ -368,7 +369,7 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     seconds = time.perf_counter() - start
     record = sg.summary(first, video_path, ncomp, params["random_state"])
     record = {"video": record.pop("image"), **record,
-              "source_sha256": utils.fingerprint(video_path), "frames": len(log_likelihoods),
+              "source_sha256": source, "frames": len(log_likelihoods),
               "fps": fps, "seconds": seconds,
               "seconds_per_frame": seconds / len(log_likelihoods),
               "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods,
