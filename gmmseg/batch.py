@@ -206,7 +206,8 @@ def finished_rows(path, n_components, options, out):
 def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, resume=False,
               truth=None, overwrite=False, progress=True, max_iter=100, tol=sg.TOL,
               random_state=0, k_max=selection.K_MAX, criterion="gain", color_space="rgb",
-              spatial=0.0, smooth=0.0, min_region=0, merge=0.0):
+              spatial=0.0, smooth=0.0, min_region=0, merge=0.0, hierarchy=False, regions=None,
+              level=None):
     """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
 
     Parameters
@@ -214,7 +215,7 @@ def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, 
     patterns : list of str
         Files, folders and glob patterns (``expand_inputs``).
     n_components, max_iter, tol, random_state, k_max, criterion, color_space, spatial,
-    smooth, min_region, merge, overwrite
+    smooth, min_region, merge, hierarchy, regions, level, overwrite
         As ``pipeline.segment_file`` takes them, for every image.
     out : str, default="results"
         Folder for every image's outputs and ``summary.csv``.
@@ -254,11 +255,12 @@ def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, 
     # What does not depend on the image is checked now, on a stand-in of
     # any size; the bounds that do (smooth, min_region, lab on grey) with
     # each image.
-    check_segment_params(_STAND_IN, max_iter, tol, random_state, color_space, spatial,
-                         smooth, min_region, merge)
+    checked = check_segment_params(_STAND_IN, max_iter, tol, random_state, color_space,
+                                   spatial, smooth, min_region, merge, hierarchy, regions, level)
     options = {"max_iter": max_iter, "tol": tol, "random_state": random_state, "k_max": k_max,
                "criterion": criterion, "color_space": color_space, "spatial": spatial,
-               "smooth": smooth, "min_region": min_region, "merge": merge}
+               "smooth": smooth, "min_region": min_region, "merge": merge,
+               "hierarchy": checked["hierarchy"], "regions": regions, "level": level}
     paths = expand_inputs(patterns)
     stems = {}
     for path in paths:

@@ -14,7 +14,7 @@ import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import batch, features, selection, video_io
+from gmmseg import batch, features, hierarchy, selection, video_io
 
 __all__ = ["main", "parse_args"]
 
@@ -129,6 +129,18 @@ def parse_args(argv=None):
                          help="also merge touching regions whose mean colours differ by less "
                               "than D (CIELAB Delta E), most similar first; implies the "
                               "regions of --min-region (default: 0, off)")
+    levels = parser.add_argument_group("region hierarchy (images only; see docs/quality.md)")
+    levels.add_argument("--hierarchy", action="store_true",
+                        help="merge the connected regions of the labels pair by pair, least "
+                             "different first, into one; cut at the default height "
+                             f"({hierarchy.DEFAULT_LEVEL:g}) unless --regions or --level says "
+                             "where; writes <stem>_k<K>_hierarchy.npz (every cut) and .png "
+                             "(several cuts)")
+    levels.add_argument("--regions", type=_number(int, "regions"), metavar="N",
+                        help="cut the hierarchy into N regions (implies --hierarchy)")
+    levels.add_argument("--level", type=_number(float, "level"), metavar="T",
+                        help="cut the hierarchy at height T: every merge that costs at most T "
+                             "(implies --hierarchy)")
     quality.add_argument("--truth", metavar="PATH",
                          help="human segmentation(s) of the image: a label image, .npy, "
                               ".npz (key segs) or BSDS .mat; for a batch, a folder of them "
@@ -152,9 +164,11 @@ def parse_args(argv=None):
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
     args.k_criterion = args.k_criterion or "gain"
     if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
-                                   or args.min_region or args.merge or args.truth):
-        parser.error("--color-space, --spatial, --smooth, --min-region, --merge and --truth "
-                     "are for images, not --video")
+                                   or args.min_region or args.merge or args.truth
+                                   or args.hierarchy or args.regions is not None
+                                   or args.level is not None):
+        parser.error("--color-space, --spatial, --smooth, --min-region, --merge, --hierarchy, "
+                     "--regions, --level and --truth are for images, not --video")
     return args
 
 
@@ -172,13 +186,15 @@ def _run(args):
                          max_iter=args.iters, tol=args.tol, random_state=args.seed,
                          k_max=args.k_max, criterion=args.k_criterion,
                          color_space=args.color_space, spatial=args.spatial,
-                         smooth=args.smooth, min_region=args.min_region, merge=args.merge)
+                         smooth=args.smooth, min_region=args.min_region, merge=args.merge,
+                         hierarchy=args.hierarchy, regions=args.regions, level=args.level)
     if args.video is None:
         return segment_file(args.image[0], args.k, max_iter=args.iters, tol=args.tol,
                             random_state=args.seed, out=args.out, show=args.show,
                             k_max=args.k_max, criterion=args.k_criterion,
                             color_space=args.color_space, spatial=args.spatial,
                             smooth=args.smooth, min_region=args.min_region, merge=args.merge,
+                            hierarchy=args.hierarchy, regions=args.regions, level=args.level,
                             truth=args.truth, overwrite=args.overwrite)
     from gmmseg.params import check_components
     from gmmseg.video import segment_video
@@ -205,6 +221,8 @@ def _report(records, args):
         warm_up = (f"{record['warm_up_iterations']} warm-up + "
                    if record["warm_up_iterations"] else "")
         regions = f"{record['n_regions']} regions, " if "n_regions" in record else ""
+        if "fine_regions" in record:
+            regions = f"{record['n_regions']} of {record['fine_regions']} fine regions, "
         print(f"k={record['k']}: {warm_up}{record['iterations']} EM iterations, "
               f"log-likelihood {record['log_likelihood']:.4f} nats/pixel, "
               f"BIC {record['bic']:.4g}, {regions}{record['seconds']:.2f} s -> {files}")

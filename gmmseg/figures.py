@@ -4,7 +4,7 @@ import numpy as np
 
 import utils
 
-__all__ = ["visualize_frames", "visualize_sweep"]
+__all__ = ["visualize_cuts", "visualize_frames", "visualize_sweep"]
 
 
 def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
@@ -148,3 +148,63 @@ def visualize_frames(frames, labels, mus_rgb, indices, n_frames, share=None, tit
     utils.finish_figure(figure, path, show)
     return figure
 
+
+
+# The cuts the hierarchy's figure shows besides the chosen one: each doubles
+# the regions of the one before, from the coarsest split on.
+CUT_REGIONS = (2, 4, 8, 16, 32, 64)
+
+
+def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=False):
+    """Several cuts of a region hierarchy side by side, each region in its mean colour.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    fine : ndarray of shape (h, w), int
+        The fine regions (``hierarchy.build_hierarchy``).
+    merges : ndarray of shape (n - 1, 4)
+        Their merges.
+    marked : int
+        The number of regions of the chosen cut, drawn with the others and
+        named in its title.
+    title, path, show : see ``utils.visualize``.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
+    from skimage.segmentation import find_boundaries
+
+    from gmmseg.hierarchy import cut, level_of
+
+    counts = sorted({count for count in CUT_REGIONS if count < len(merges) + 1} | {marked})
+    image_small, _ = utils.display_copy(image, fine)
+    grey = image_small.shape[2] == 1
+    shown = [(image_small, "input", False)]
+    for count in counts:
+        regions = cut(fine, merges, n_regions=count)
+        _, regions_small = utils.display_copy(image, regions)
+        painted = utils.label_means(image_small, regions_small, count)[regions_small]
+        painted[find_boundaries(regions_small, mode="inner")] = 0.0
+        chosen = " (chosen)" if count == marked else ""
+        shown.append((painted, f"{count} regions{chosen}\nheight {level_of(merges, count):.3g}",
+                      count == marked))
+    h, w = image_small.shape[:2]
+    ncols = min(len(shown), 4)
+    nrows = int(np.ceil(len(shown) / ncols))
+    figure = utils.new_figure(show, figsize=(3.0 * ncols, 3.0 * h / w * nrows + 0.5 * nrows + 0.6),
+                              dpi=100, layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (data, text, bold) in zip(axes, shown):
+        ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
+                  vmax=1, interpolation="nearest")
+        ax.set_title(text, fontsize=10, fontweight="bold" if bold else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(shown):]:
+        ax.set_axis_off()
+    if title:
+        figure.suptitle(utils.drawable(title), fontsize=12)
+    utils.finish_figure(figure, path, show)
+    return figure

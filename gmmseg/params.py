@@ -60,7 +60,8 @@ MAX_FPS = 1000.0
 FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
-         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs"}
+         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs",
+         "hierarchy": "--hierarchy", "regions": "--regions", "level": "--level"}
 
 
 def _named(name):
@@ -160,19 +161,22 @@ def check_components(n_components, k_max=None):
 
 
 def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", spatial=0.0,
-                         smooth=0.0, min_region=0, merge=0.0):
+                         smooth=0.0, min_region=0, merge=0.0, hierarchy=False, regions=None,
+                         level=None):
     """Check what ``gmmseg.segment`` takes, against the image it is for.
 
     Parameters
     ----------
     image : ndarray of shape (h, w, c), from ``check_image``
     max_iter, tol, random_state, color_space, spatial, smooth, min_region, merge
+    hierarchy, regions, level
         See ``gmmseg.segment``; ``n_components`` has ``check_components``.
 
     Returns
     -------
     params : dict
-        The values as int, float or str, by name.
+        The values as int, float or str, by name; ``hierarchy`` is True when
+        ``regions`` or ``level`` asks for a cut.
     """
     h, w, c = image.shape
     params = {
@@ -187,6 +191,17 @@ def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", 
         "min_region": check_int(min_region, "min_region", 0, h * w),
         "merge": check_float(merge, "merge", 0.0),
     }
+    if not isinstance(hierarchy, (bool, np.bool_)):
+        raise utils.InputError(f"{_named('hierarchy')} must be True or False, not {hierarchy!r}")
+    if regions is not None and level is not None:
+        raise utils.InputError(f"{_named('regions')} and {_named('level')} both say where to "
+                               f"cut the hierarchy; give one")
+    params["regions"] = None if regions is None else check_int(regions, "regions", 1, h * w)
+    params["level"] = None if level is None else check_float(level, "level", 0.0)
+    params["hierarchy"] = bool(hierarchy) or regions is not None or level is not None
+    if params["hierarchy"] and params["merge"] > 0:
+        raise utils.InputError(f"{_named('merge')} and {_named('hierarchy')} both merge "
+                               f"regions; give one")
     if params["color_space"] == "lab" and c != 3:
         raise utils.InputError(f"{_named('color_space')} lab needs a colour image; "
                                f"this one is greyscale")

@@ -15,7 +15,9 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, figures, regions, scores, selection
+from gmmseg import features, figures, scores, selection
+from gmmseg.hierarchy import DEFAULT_LEVEL, build_hierarchy, fine_min_region, save_hierarchy
+from gmmseg.hierarchy import cut as cut_hierarchy
 from gmmseg.params import (
     check_choice,
     check_components,
@@ -23,13 +25,14 @@ from gmmseg.params import (
     check_int,
     check_segment_params,
 )
+from gmmseg.regions import connected_regions, merge_regions
 
 __all__ = ["segment", "segment_file"]
 
 
 def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
             color_space="rgb", spatial=0.0, smooth=0.0, min_region=0, merge=0.0,
-            progress=True):
+            hierarchy=False, regions=None, level=None, progress=True):
     """Fit a Gaussian mixture to an image's pixels and label every pixel.
 
     With the defaults this is the lab's segmentation (``segmentation_GMM.segment``):
@@ -67,6 +70,17 @@ def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
     merge : float, default=0
         If above 0, also merge touching regions whose mean colours differ by
         less than this CIELAB Delta E (``regions.merge_regions``).
+    hierarchy : bool, default=False
+        Merge the connected regions pair by pair into one
+        (``hierarchy.build_hierarchy``) and cut the hierarchy at
+        ``hierarchy.DEFAULT_LEVEL``, or where ``regions`` or ``level`` says
+        (either implies ``hierarchy``; not with ``merge``). ``min_region`` is
+        then at least ``hierarchy.fine_min_region`` of the image.
+    regions : int, optional
+        Cut the hierarchy into this many regions (fewer only if there are
+        fewer fine regions).
+    level : float, optional
+        Cut the hierarchy at this height (``hierarchy.build_hierarchy``).
     progress : bool, default=True
         Show EM's tqdm bar (on a terminal only).
 
@@ -77,8 +91,11 @@ def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
         ``mus``, ``covs``, ``priors``, ``log_likelihood_history``); ``mean``
         and ``std`` (c,) of the features' Z-score; ``means_rgb`` (K, c), each
         component's mean colour in the image's units; ``n_colours``;
-        ``warm_up_history`` (``segmentation_GMM.fit_colours``); ``seconds``; with ``min_region`` or ``merge``
-        also ``regions`` (h, w) int32.
+        ``warm_up_history`` (``segmentation_GMM.fit_colours``); ``seconds``; with ``min_region``,
+        ``merge`` or ``hierarchy`` also ``regions`` (h, w) int32; with
+        ``hierarchy`` also ``fine`` (h, w) int32, the fine regions, and
+        ``merges`` (n_fine - 1, 4), the linkage matrix of their merges
+        (``hierarchy.cut`` takes any other cut of them).
 
     Raises
     ------
@@ -95,13 +112,13 @@ def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
     """
     image = check_image(image)
     params = check_segment_params(image, max_iter, tol, random_state, color_space, spatial,
-                                  smooth, min_region, merge)
+                                  smooth, min_region, merge, hierarchy, regions, level)
     ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
     return _segment(image, ncomp, progress=progress, **params)
 
 
 def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial, smooth,
-             min_region, merge, progress):
+             min_region, merge, hierarchy, regions, level, progress):
     """``segment`` on checked arguments."""
     start = time.perf_counter()
     h, w = image.shape[:2]
@@ -127,10 +144,17 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
             labels = features.smoothed_argmax(lambda k: gamma[inverse, k], result["gmm"].ncomp,
                                               (h, w), smooth)
     region_map = None
-    if min_region > 0 or merge > 0:
-        region_map, labels = regions.connected_regions(labels, min_region)
+    if min_region > 0 or merge > 0 or hierarchy:
+        if hierarchy:
+            min_region = max(min_region, fine_min_region((h, w)))
+        region_map, labels = connected_regions(labels, min_region)
     if merge > 0:
-        region_map = regions.merge_regions(region_map, image, merge)
+        region_map = merge_regions(region_map, image, merge)
+    if hierarchy:
+        result["fine"], result["merges"] = region_map, build_hierarchy(region_map, image)
+        if regions is None and level is None:
+            level = DEFAULT_LEVEL
+        region_map = cut_hierarchy(region_map, result["merges"], regions, level)
     if color_space != "rgb" or spatial > 0 or region_map is not None:
         # The components' means are in other units (or include the position):
         # each label's mean colour is what a reader of the figure expects.
@@ -145,11 +169,14 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
 def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, tol=sg.TOL,
                  random_state=0, out="results", show=False, progress=True,
                  k_max=selection.K_MAX, criterion="gain", color_space="rgb", spatial=0.0,
-                 smooth=0.0, min_region=0, merge=0.0, truth=None, overwrite=False):
+                 smooth=0.0, min_region=0, merge=0.0, hierarchy=False, regions=None, level=None,
+                 truth=None, overwrite=False):
     """Segment one image file for one or several K and write the results.
 
     For each K, the files of ``utils.save_result`` (labels, figure, JSON
-    record) and, with regions, ``<stem>_k<K>_regions.png``; for several K
+    record) and, with regions, ``<stem>_k<K>_regions.png``; with the hierarchy
+    also ``<stem>_k<K>_hierarchy.npz`` (``hierarchy.save_hierarchy``) and
+    ``<stem>_k<K>_hierarchy.png`` (several cuts side by side); for several K
     (or "auto") also the sweep's figure and table, ``<stem>_sweep_k<ks>.png``
     and ``.json`` (``sweep_name``). Every argument is checked, the image and
     the truth read, ``out`` tried for writing and searched for another
@@ -162,7 +189,8 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
         Number(s) of components; each is fitted in turn. ``"auto"`` fits
         K = 2 .. ``k_max`` and keeps the one ``criterion`` prefers
         (``selection.choose_k``).
-    max_iter, tol, random_state, color_space, spatial, smooth, min_region, merge, progress
+    max_iter, tol, random_state, color_space, spatial, smooth, min_region, merge
+    hierarchy, regions, level, progress
         See ``segment``.
     out : str, default="results"
         Folder for the files (created if missing).
@@ -189,7 +217,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
     """
     image = utils.load_image(image_path)
     params = check_segment_params(image, max_iter, tol, random_state, color_space, spatial,
-                                  smooth, min_region, merge)
+                                  smooth, min_region, merge, hierarchy, regions, level)
     ks = check_components(n_components, k_max)
     criterion = check_choice(criterion, "criterion", selection.CRITERIA)
     auto = ks == "auto"
@@ -215,6 +243,8 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
         segmentation = result.get("regions", result["labels"])
         if "regions" in result:
             record["n_regions"] = int(segmentation.max()) + 1
+        if "merges" in result:
+            record["fine_regions"] = len(result["merges"]) + 1
         if truths is not None:
             record["truth"] = {"path": os.fspath(truth),
                                **scores.truth_scores(segmentation, truths)}
@@ -252,11 +282,12 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, max_iter=100, t
 # The settings every record keeps beside the fit, so that a rerun can tell
 # whether earlier results were made the same way (batch --resume).
 RECORDED_OPTIONS = ("max_iter", "tol", "color_space", "spatial", "smooth", "min_region",
-                    "merge")
+                    "merge", "hierarchy", "regions", "level")
 
 # What the sweep's JSON keeps of each fit: the table's columns.
 SWEEP_FIELDS = ("k", "n_components", "log_likelihood", "bic", "aic", "iterations",
-                "warm_up_iterations", "converged", "seconds", "n_regions", "truth")
+                "warm_up_iterations", "converged", "seconds", "n_regions", "fine_regions",
+                "truth")
 
 
 def sweep_base(out, stem, ks, auto=False):
@@ -283,13 +314,18 @@ def sweep_name(stem, ks):
 
 
 def _save(image, result, record, out, stem, show):
-    """The lab's three files (``utils.save_result``), and the region map when there is one.
+    """The lab's three files (``utils.save_result``), the region map and the hierarchy.
 
     The region map is a 16-bit PNG, or a ``.npy`` when there are more regions
-    than 16 bits can number.
+    than 16 bits can number; the hierarchy an ``.npz`` and a figure of cuts.
     """
     region_map = result.get("regions")
     base = os.path.join(out, f"{stem}_k{record['k']}")
+    if "merges" in result:
+        save_hierarchy(base + "_hierarchy.npz", result["fine"], result["merges"])
+        figures.visualize_cuts(image, result["fine"], result["merges"], record["n_regions"],
+                               title=f"{stem}: region hierarchy from the GMM, k = "
+                               f"{record['k']}", path=base + "_hierarchy.png", show=show)
     if region_map is not None and region_map.max() < 2**16:
         utils.write_png(base + "_regions.png", region_map.astype(np.uint16))
     elif region_map is not None:

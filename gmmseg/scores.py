@@ -139,6 +139,15 @@ def variation_of_information(labels, truth):
 def probabilistic_rand_index(labels, truths):
     """Probabilistic Rand Index: the mean Rand index against several humans.
 
+    Each Rand index is computed from the contingency table n (pixels of
+    region u of the segmentation in region v of the human's), as the
+    benchmark's ``match_segmentations2.m`` does:
+    1 - [sum_u a_u^2 / 2 + sum_v b_v^2 / 2 - sum_uv n_uv^2] / C(N, 2), with a
+    and b its row and column sums; equal to scikit-learn's ``rand_score``,
+    which counts the same pairs but is two orders of magnitude slower on a
+    BSDS image (0.19 s against 2 ms per human), too slow to score the cuts of
+    a hierarchy.
+
     Parameters
     ----------
     labels : ndarray of shape (h, w)
@@ -150,10 +159,20 @@ def probabilistic_rand_index(labels, truths):
         In [0, 1]: the share of pixel pairs on whose grouping (same region or
         not) the segmentation agrees with a human, averaged over humans.
     """
-    from sklearn.metrics import rand_score
-
-    labels = np.ravel(labels)
-    return float(np.mean([rand_score(truth.ravel(), labels) for truth in truths]))
+    segment = np.unique(np.ravel(labels), return_inverse=True)[1].ravel().astype(np.int64)
+    pixels = segment.size
+    if pixels < 2:
+        return 1.0
+    pairs = pixels * (pixels - 1) / 2
+    rand = []
+    for truth in truths:
+        human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
+        columns = int(human.max()) + 1
+        table = np.bincount(segment * columns + human).astype(np.float64)
+        a = np.bincount(segment).astype(np.float64)
+        b = np.bincount(human).astype(np.float64)
+        rand.append(1.0 - (a @ a / 2 + b @ b / 2 - table @ table) / pairs)
+    return float(np.mean(rand))
 
 
 def truth_scores(labels, truths):

@@ -155,6 +155,16 @@ def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
 # Truth metrics against closed forms
 # --------------------------------------------------------------------------
 
+def test_probabilistic_rand_index_matches_scikit_learn():
+    from sklearn.metrics import rand_score
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 7, (40, 30)) * 13  # label values need not be 0 .. n - 1
+    truths = rng.integers(-2, 4, (3, 40, 30))
+    expected = np.mean([rand_score(t.ravel(), labels.ravel()) for t in truths])
+    assert probabilistic_rand_index(labels, truths) == pytest.approx(expected, rel=1e-12)
+
+
 def test_voi_closed_forms_in_bits():
     s = np.array([0, 0, 1, 1, 1, 2])
     h_s = -(2 / 6 * np.log2(2 / 6) + 3 / 6 * np.log2(3 / 6) + 1 / 6 * np.log2(1 / 6))

@@ -1,0 +1,328 @@
+"""A hierarchy of regions: the mixture's fine regions merged pair by pair into one.
+
+The fine regions (``regions.connected_regions`` of the mixture's labels) are
+merged, the least different touching pair first, until one region is left.
+Each merge is recorded with its height, which never decreases, so the merges
+form an ultrametric (as gPb-owt-ucm's contour map does) and are stored as
+SciPy's linkage matrix: any cut, by a number of regions or by a height, is
+taken afterwards without refitting.
+
+How different two touching regions are is the mixture's own question, asked
+of the boundary too: the log-likelihood lost by modelling both with one
+Gaussian in CIELAB instead of one each (which grows with the regions' sizes
+and with how far apart their colour distributions are, and forgives texture,
+whose variance both share), times the mean colour contrast along their shared
+border (a weak border between similar colours merges first).
+
+References
+----------
+.. [1] P. Arbelaez, M. Maire, C. Fowlkes, J. Malik, "Contour Detection and
+   Hierarchical Image Segmentation", IEEE TPAMI 33(5), 2011 (the ultrametric
+   contour map).
+.. [2] C. Carson, S. Belongie, H. Greenspan, J. Malik, "Blobworld: image
+   segmentation using expectation-maximization and its application to image
+   querying", IEEE TPAMI 24(8), 2002.
+"""
+
+import heapq
+import os
+
+import numpy as np
+
+import utils
+
+__all__ = [
+    "BASE_PIXELS",
+    "DEFAULT_LEVEL",
+    "FINE_MIN_REGION",
+    "REG_LAB",
+    "border_contrast",
+    "build_hierarchy",
+    "cut",
+    "fine_min_region",
+    "level_of",
+    "load_hierarchy",
+    "merge_heights",
+    "save_hierarchy",
+]
+
+# Lab units^2 added to each region's covariance: a flat region (a clipped sky)
+# has none of its own, and log|Sigma| must stay finite. One unit is about half
+# a just noticeable difference (Delta E 2.3).
+REG_LAB = 1.0
+
+# The image size the contrast's scale is set for: a BSDS500 image (481 x 321).
+# A larger photo's borders are blurred over proportionally more pixels, so
+# that one border has the same contrast at any resolution.
+BASE_PIXELS = 481 * 321
+
+# Fine regions under this many pixels (per ``BASE_PIXELS``: more on a larger
+# image) are folded into a neighbour before the hierarchy is built. Without
+# it every speck of texture is a node; the merges' Python loop runs once per
+# node.
+FINE_MIN_REGION = 20
+
+# The height at which ``--hierarchy`` cuts when neither a number of regions nor
+# a level is given; chosen by cross-validation on BSDS500 training images
+# (docs/quality.md).
+DEFAULT_LEVEL = 0.01
+
+
+def fine_min_region(shape):
+    """The smallest fine region of an image of ``shape`` (h, w), in pixels."""
+    return max(1, round(FINE_MIN_REGION * shape[0] * shape[1] / BASE_PIXELS))
+
+
+def border_contrast(image):
+    """Colour contrast across each pair of 4-neighbour pixels.
+
+    The image in CIELAB, blurred by a Gaussian of ``sigma`` = 1 pixel per
+    ``BASE_PIXELS`` (so, in proportion, the same blur at any size); the
+    contrast of two neighbours is the Delta E between their blurred colours,
+    times ``sigma``, so that a step between two flat colours has about the
+    same contrast at any resolution.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+        c = 1 (grey) or 3 (RGB), in the image's units (``utils.max_value``).
+
+    Returns
+    -------
+    lab : ndarray of shape (h, w, 3), float64
+        The image in CIELAB, not blurred.
+    across_columns : ndarray of shape (h, w - 1)
+        Between each pixel and its right neighbour.
+    across_rows : ndarray of shape (h - 1, w)
+        Between each pixel and the one below.
+    """
+    from skimage.color import rgb2lab
+    from skimage.filters import gaussian
+
+    rgb = np.clip(image / utils.max_value(image), 0.0, 1.0)
+    lab = rgb2lab(np.broadcast_to(rgb, image.shape[:2] + (3,)))
+    sigma = max(1.0, np.sqrt(image.shape[0] * image.shape[1] / BASE_PIXELS))
+    blurred = gaussian(lab, sigma, channel_axis=-1)
+    across_columns = sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2)
+    across_rows = sigma * np.linalg.norm(np.diff(blurred, axis=0), axis=2)
+    return lab, across_columns, across_rows
+
+
+def _borders(fine, across_columns, across_rows):
+    """Each touching pair of regions, its border's length and summed contrast."""
+    n = int(fine.max()) + 1
+    keys, contrast = [], []
+    for a, b, c in ((fine[:, :-1], fine[:, 1:], across_columns),
+                    (fine[:-1], fine[1:], across_rows)):
+        a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
+        border = a != b
+        keys.append(np.minimum(a, b)[border] * n + np.maximum(a, b)[border])
+        contrast.append(c.ravel()[border])
+    pairs, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    length = np.bincount(inverse)
+    total = np.bincount(inverse, weights=np.concatenate(contrast))
+    return pairs // n, pairs % n, length, total
+
+
+def build_hierarchy(fine, image):
+    """Merge the fine regions, least different pair first, until one is left.
+
+    Parameters
+    ----------
+    fine : ndarray of shape (h, w), int
+        The fine regions, numbered 0 .. n - 1, each 4-connected
+        (``regions.connected_regions``).
+    image : ndarray of shape (h, w, c)
+        The image (c = 1 or 3).
+
+    Returns
+    -------
+    merges : ndarray of shape (n - 1, 4), float64
+        SciPy's linkage matrix (``scipy.cluster.hierarchy``): row t merges
+        regions ``merges[t, 0]`` and ``merges[t, 1]`` (fine regions are 0 ..
+        n - 1, the region made by row t is n + t) at height ``merges[t, 2]``
+        into a region of ``merges[t, 3]`` fine regions. Heights never
+        decrease.
+
+    Notes
+    -----
+    The cost of merging touching regions i and j is
+
+        d(i, j) = [L(i) + L(j) - L(i u j)] / (h w) * c(i, j)
+
+    where L is a region's log-likelihood under its own maximum-likelihood
+    Gaussian in CIELAB (covariance plus ``REG_LAB``), so the first factor is
+    the log-likelihood lost, in nats per pixel of the image, by modelling the
+    two with one Gaussian: 1/2 [n log|S_ij| - n_i log|S_i| - n_j log|S_j|];
+    and c is the mean of ``border_contrast`` along their shared border. A merge
+    can cost less than one before it (a merged region's neighbours may fit it
+    better); its height is then the earlier one, which keeps the heights an
+    ultrametric.
+    """
+    lab, across_columns, across_rows = border_contrast(image)
+    n = int(fine.max()) + 1
+    if n == 1:
+        return np.zeros((0, 4))
+    flat = fine.ravel()
+    colours = lab.reshape(-1, 3)
+    # Sufficient statistics of every region, fine and merged: pixels, sums,
+    # sums of outer products (rows n .. 2n - 2 are filled as merges make them).
+    size = np.zeros(2 * n - 1)
+    size[:n] = np.bincount(flat, minlength=n)
+    sums = np.zeros((2 * n - 1, 3))
+    scatter = np.zeros((2 * n - 1, 3, 3))
+    for a in range(3):
+        sums[:n, a] = np.bincount(flat, weights=colours[:, a], minlength=n)
+        for b in range(a, 3):
+            scatter[:n, a, b] = scatter[:n, b, a] = np.bincount(
+                flat, weights=colours[:, a] * colours[:, b], minlength=n)
+    regularisation = REG_LAB * np.eye(3)
+
+    def n_log_det(rows):
+        mus = sums[rows] / size[rows, None]
+        covs = scatter[rows] / size[rows, None, None] - mus[:, :, None] * mus[:, None, :]
+        return size[rows] * np.linalg.slogdet(covs + regularisation)[1]
+
+    logdet = np.zeros(2 * n - 1)
+    logdet[:n] = n_log_det(np.arange(n))
+    neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: [length, contrast]}
+    for i, j, length, total in zip(*(part.tolist() for part in _borders(
+            fine, across_columns, across_rows))):
+        neighbours[i][j] = neighbours[j][i] = [length, total]
+
+    def costs(i, others):
+        together = sums[i] + sums[others]
+        pixels = size[i] + size[others]
+        mus = together / pixels[:, None]
+        covs = ((scatter[i] + scatter[others]) / pixels[:, None, None]
+                - mus[:, :, None] * mus[:, None, :])
+        lost = 0.5 * (pixels * np.linalg.slogdet(covs + regularisation)[1]
+                      - logdet[i] - logdet[others])
+        borders = np.array([neighbours[i][m] for m in others])
+        return lost / fine.size * borders[:, 1] / borders[:, 0]
+
+    heap = []
+    for i in range(n):
+        others = [m for m in neighbours[i] if m > i]
+        if others:
+            heap += zip(costs(i, np.array(others)).tolist(), [i] * len(others), others)
+    heapq.heapify(heap)
+    alive = np.zeros(2 * n - 1, dtype=bool)
+    alive[:n] = True
+    members = np.ones(2 * n - 1)
+    merges = np.zeros((n - 1, 4))
+    height = 0.0
+    for new in range(n, 2 * n - 1):
+        while True:
+            if not heap:
+                raise ValueError("the fine regions are not all connected to each other")
+            cost, i, j = heapq.heappop(heap)
+            if alive[i] and alive[j]:  # entries of regions already merged are stale
+                break
+        height = max(height, cost)
+        size[new], sums[new], scatter[new] = size[i] + size[j], sums[i] + sums[j], \
+            scatter[i] + scatter[j]
+        logdet[new] = n_log_det(np.array([new]))[0]
+        alive[i] = alive[j] = False
+        alive[new] = True
+        for old in (i, j):
+            for m, (length, total) in neighbours[old].items():
+                if m not in (i, j):
+                    border = neighbours[new].setdefault(m, [0, 0.0])
+                    border[0] += length
+                    border[1] += total
+                    del neighbours[m][old]
+            neighbours[old] = {}
+        for m, border in neighbours[new].items():
+            neighbours[m][new] = border
+        others = np.array(list(neighbours[new]), dtype=np.int64)
+        if len(others):
+            for cost, m in zip(costs(new, others).tolist(), others.tolist()):
+                heapq.heappush(heap, (cost, m, new))
+        members[new] = members[i] + members[j]
+        merges[new - n] = (i, j, height, members[new])
+    return merges
+
+
+def merge_heights(merges):
+    """The height of each merge, in order (never decreasing).
+
+    Parameters
+    ----------
+    merges : ndarray of shape (n - 1, 4)
+
+    Returns
+    -------
+    heights : ndarray of shape (n - 1,)
+    """
+    return merges[:, 2]
+
+
+def level_of(merges, n_regions):
+    """The lowest height at which the hierarchy has at most ``n_regions`` regions."""
+    n = len(merges) + 1
+    done = n - n_regions
+    return 0.0 if done <= 0 else float(merges[done - 1, 2])
+
+
+def cut(fine, merges, n_regions=None, level=None):
+    """The regions of one cut of the hierarchy.
+
+    Parameters
+    ----------
+    fine : ndarray of shape (h, w), int
+        The fine regions, 0 .. n - 1.
+    merges : ndarray of shape (n - 1, 4)
+        From ``build_hierarchy``.
+    n_regions : int, optional
+        Apply the first n - ``n_regions`` merges: exactly that many regions
+        (all n fine regions if ``n_regions`` > n).
+    level : float, optional
+        Instead: apply every merge of height at most ``level``.
+
+    Returns
+    -------
+    regions : ndarray of shape (h, w), int32
+        Numbered 0 .. N - 1 in the order of their first pixel.
+    """
+    n = len(merges) + 1
+    if level is not None:
+        done = int(np.searchsorted(merges[:, 2], level, side="right"))
+    else:
+        done = min(max(n - n_regions, 0), n - 1)
+    owner = np.arange(2 * n - 1)
+    applied = merges[:done, :2].astype(np.int64)
+    owner[applied[:, 0]] = n + np.arange(done)
+    owner[applied[:, 1]] = n + np.arange(done)
+    # Follow each fine region up to the region it ends in (doubling the jump).
+    while True:
+        followed = owner[owner]
+        if np.array_equal(followed, owner):
+            break
+        owner = followed
+    _, first, numbered = np.unique(owner[:n][fine.ravel()], return_index=True,
+                                   return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[numbered].reshape(fine.shape).astype(np.int32)
+
+
+def save_hierarchy(path, fine, merges):
+    """Write the fine regions and the merges to one ``.npz`` (atomically)."""
+    utils.write_atomic(path, lambda tmp: np.savez_compressed(
+        tmp, fine=fine.astype(np.int32), merges=merges))
+
+
+def load_hierarchy(path):
+    """Read what ``save_hierarchy`` wrote.
+
+    Returns
+    -------
+    fine : ndarray of shape (h, w), int32
+    merges : ndarray of shape (n - 1, 4)
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["fine"], data["merges"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise utils.InputError(f"{path}: not a hierarchy file ({exc})") from None
