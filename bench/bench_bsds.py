@@ -23,13 +23,30 @@ What it does:
    the humans, bits), on the segmentation as given: the labels (one may
    cover several disconnected regions, a legitimate segmentation for these
    label-free measures), or the regions where a setting makes them.
-4. Prints a Markdown table of the mean PRI and VoI over the images for each
+4. Builds the region hierarchy (``--hierarchy``) of every image for each
+   fine-region setting of ``HIERARCHY_SETTINGS``, reads the saved
+   ``_hierarchy.npz`` and cuts it at every height of ``LEVELS``; runs
+   scikit-image's ``felzenszwalb`` at every ``scale`` and ``min_size`` of
+   ``FH_SCALES`` and ``FH_MIN_SIZES``.
+5. Prints the comparison the BSDS500 benchmark reports, per method: PRI and
+   VoI (bits) at ODS (one parameter for the whole set; PRI and VoI each at its
+   own best, as ``collect_eval_reg.m`` does) and OIS (the best per image),
+   and the cross-validated ODS: 5 folds of 6 images, the parameter chosen on
+   the other 24 and scored on the 6, the mean over the 30 held-out scores.
+   Every parameter of a method is chosen together (k; the fine-region setting
+   and the level; scale and min_size), so the held-out figure is of a choice
+   never made on the images it scores.
+6. Prints a Markdown table of the mean PRI and VoI over the images for each
    (setting, k); the best single k per setting for the whole set (the
    "ODS"-like figure the literature reports; chosen by PRI); and the
    ``--k auto`` rows: each image's k chosen from its own sweep by
    ``choose_k`` with each criterion of ``--criteria`` and each gain threshold
    of ``--gains`` (no human looked at). ``--from-json`` prints the tables of a
    saved run again, without segmenting.
+
+The two steps of scoring are the benchmark's own: each segmentation's PRI
+and VoI are the means over the image's humans (``gmmseg.scores``), then the
+means over the images.
 
 Published BSDS500 figures (test set, ODS): Felzenszwalb-Huttenlocher PRI 0.79 /
 VoI 2.16, Mean Shift 0.79 / 1.85, gPb-owt-ucm 0.83 / 1.69.
@@ -49,7 +66,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import utils  # after the path is set
-from gmmseg import batch, selection
+from gmmseg import batch, hierarchy, scores, selection
 
 # Each setting is the keyword arguments of ``gmmseg.segment`` (and the CLI's flags).
 SETTINGS = {
@@ -57,6 +74,27 @@ SETTINGS = {
     "best": {"color_space": "lab", "spatial": 0.5, "smooth": 3.0, "min_region": 1000,
              "merge": 10.0},
 }
+
+
+# The fine regions the hierarchy is built on: the GMM's labels in CIELAB, for
+# two k, smoothed or not, with EM stopped early or run to convergence;
+# cross-validation picks one with the level. (Measured once on these images:
+# 1 to 25 EM steps scored within 0.015 PRI of each other.)
+HIERARCHY_SETTINGS = {
+    f"k = {k}, smooth {smooth:g}, iters {iters}": {"k": k, "color_space": "lab",
+                                                   "smooth": smooth, "max_iter": iters}
+    for k, smooth, iters in ((8, 2.0, 10), (8, 0.0, 10), (12, 2.0, 10), (8, 2.0, 100))}
+
+# Heights the hierarchies are cut at: from a few hundred regions per image to
+# one or two.
+LEVELS = np.geomspace(0.01, 10.0, 31)
+
+# felzenszwalb's scale (larger: larger regions) and smallest region; sigma
+# stays at its default 0.8.
+FH_SCALES = (50, 100, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000, 3000)
+FH_MIN_SIZES = (20, 100)
+
+FOLDS = 5
 
 
 def parse_args(argv=None):
@@ -126,6 +164,142 @@ def evaluate(data, ids, settings, ks, jobs=None):
     return rows
 
 
+def load_truths(data, ids):
+    return {name: scores.load_truth(os.path.join(data, "truth", name + ".npz")) for name in ids}
+
+
+def score(segmentation, truths):
+    """PRI and VoI (bits) of one segmentation, each the mean over the humans."""
+    return (scores.probabilistic_rand_index(segmentation, truths),
+            float(np.mean([scores.variation_of_information(segmentation, truth)
+                           for truth in truths])))
+
+
+def evaluate_hierarchy(data, ids, truths, jobs=None):
+    """Score every cut at ``LEVELS`` of every image's hierarchy, per fine-region setting.
+
+    The hierarchies are built by the batch mode (``--hierarchy``) and read
+    back from the ``_hierarchy.npz`` it writes, as a user would cut them.
+
+    Returns
+    -------
+    results : ndarray of shape (n_images, n_settings * n_levels, 2)
+        PRI and VoI; the settings' columns one after the other.
+    seconds : ndarray of shape (n_images, n_settings)
+        Fit and whole hierarchy, per image (one core per worker).
+    """
+    paths = [os.path.join(data, "images", name + ".jpg") for name in ids]
+    results = np.zeros((len(ids), len(HIERARCHY_SETTINGS), len(LEVELS), 2))
+    seconds = np.zeros((len(ids), len(HIERARCHY_SETTINGS)))
+    with tempfile.TemporaryDirectory() as out:
+        for column, (name, setting) in enumerate(HIERARCHY_SETTINGS.items()):
+            print(f"hierarchy, {name}:", file=sys.stderr)
+            folder = os.path.join(out, str(column))
+            options = {key: value for key, value in setting.items() if key != "k"}
+            for row in batch.run_batch(paths, setting["k"], out=folder, jobs=jobs,
+                                       hierarchy=True, **options):
+                if row["error"]:
+                    sys.exit(f"error: {row['image']}: {row['error']}")
+                image = ids.index(utils.file_stem(row["image"]))
+                seconds[image, column] = row["seconds"]
+                fine, merges = hierarchy.load_hierarchy(os.path.join(
+                    folder, f"{ids[image]}_k{setting['k']}_hierarchy.npz"))
+                results[image, column] = [score(hierarchy.cut(fine, merges, level=level),
+                                                truths[ids[image]]) for level in LEVELS]
+    return results.reshape(len(ids), -1, 2), seconds
+
+
+def evaluate_felzenszwalb(data, ids, truths):
+    """Score scikit-image's ``felzenszwalb`` at every (min_size, scale).
+
+    Returns
+    -------
+    results : ndarray of shape (n_images, n_min_sizes * n_scales, 2)
+    seconds : ndarray of shape (n_images,)
+        Mean time of one call.
+    """
+    from skimage.segmentation import felzenszwalb
+
+    grid = [(size, scale) for size in FH_MIN_SIZES for scale in FH_SCALES]
+    results = np.zeros((len(ids), len(grid), 2))
+    seconds = np.zeros(len(ids))
+    print("felzenszwalb:", file=sys.stderr)
+    for image, name in enumerate(ids):
+        photo = utils.load_image(os.path.join(data, "images", name + ".jpg"))
+        start = time.perf_counter()
+        segmentations = [felzenszwalb(photo, scale=scale, sigma=0.8, min_size=size)
+                         for size, scale in grid]
+        seconds[image] = (time.perf_counter() - start) / len(grid)
+        results[image] = [score(segmentation, truths[name]) for segmentation in segmentations]
+    return results, seconds
+
+
+def by_k(rows, ids, setting, ks):
+    """A setting's per-k rows as an array of shape (n_images, n_k, 2): PRI, VoI."""
+    found = {(r["id"], r["k"]): (r["pri"], r["voi"]) for r in rows if r["setting"] == setting}
+    return np.array([[found[name, k] for k in ks] for name in ids])
+
+
+def folds(n_images, n_folds=FOLDS):
+    """Each image's fold, 0 .. n_folds - 1: the images in id order, dealt in turn."""
+    return np.arange(n_images) % n_folds
+
+
+def compare(results):
+    """ODS, OIS and the cross-validated ODS of one method.
+
+    Parameters
+    ----------
+    results : ndarray of shape (n_images, n_parameters, 2)
+        PRI and VoI of every image at every parameter of the method.
+
+    Returns
+    -------
+    figures : dict
+        ``ods_pri``, ``ods_voi`` (each at its own best parameter for the
+        whole set), ``ois_pri``, ``ois_voi`` (best per image), ``cv_pri``,
+        ``cv_voi`` (held-out), and ``chosen_pri``, ``chosen_voi``: the
+        parameter's index chosen in each fold.
+    """
+    pri, voi = results[..., 0], results[..., 1]
+    fold = folds(len(results))
+    held_pri, held_voi = np.zeros(len(results)), np.zeros(len(results))
+    chosen_pri, chosen_voi = [], []
+    for f in range(FOLDS):
+        train, test = fold != f, fold == f
+        best_pri = int(pri[train].mean(0).argmax())
+        best_voi = int(voi[train].mean(0).argmin())
+        held_pri[test], held_voi[test] = pri[test, best_pri], voi[test, best_voi]
+        chosen_pri.append(best_pri)
+        chosen_voi.append(best_voi)
+    return {"ods_pri": float(pri.mean(0).max()), "ods_voi": float(voi.mean(0).min()),
+            "ois_pri": float(pri.max(1).mean()), "ois_voi": float(voi.min(1).mean()),
+            "cv_pri": float(held_pri.mean()), "cv_voi": float(held_voi.mean()),
+            "chosen_pri": chosen_pri, "chosen_voi": chosen_voi}
+
+
+def comparison_markdown(methods, n_images):
+    """The side-by-side table, then what each fold chose."""
+    lines = [(f"{n_images} BSDS500 training images, {FOLDS} folds; PRI higher is better, VoI "
+             "(bits) lower is better."), "",
+             ("| method | parameters searched | ODS PRI | ODS VoI | **held-out PRI** | "
+             "**held-out VoI** | OIS PRI | OIS VoI | s/image |"),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, (searched, figures, seconds, _) in methods.items():
+        lines.append(f"| {name} | {searched} | {figures['ods_pri']:.3f} | "
+                     f"{figures['ods_voi']:.2f} | **{figures['cv_pri']:.3f}** | "
+                     f"**{figures['cv_voi']:.2f}** | {figures['ois_pri']:.3f} | "
+                     f"{figures['ois_voi']:.2f} | {seconds:.2f} |")
+    lines += ["", "Chosen on the other 24 images, per fold (for PRI; for VoI):", "",
+              "| method | " + " | ".join(f"fold {f + 1}" for f in range(FOLDS)) + " |",
+              "|---|" + "---|" * FOLDS]
+    for name, (_, figures, _, labels) in methods.items():
+        cells = [f"{labels[p]}; {labels[v]}"
+                 for p, v in zip(figures["chosen_pri"], figures["chosen_voi"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def mean_scores(rows):
     return float(np.mean([r["pri"] for r in rows])), float(np.mean([r["voi"] for r in rows]))
 
@@ -187,6 +361,29 @@ def markdown(table, best, auto, settings, ks, n_images):
     return "\n".join(lines)
 
 
+def methods_table(rows, ids, ks, settings, tree, tree_seconds, fh, fh_seconds):
+    """Each method's searched parameters, figures (``compare``), s/image and parameter names."""
+    methods = {}
+    names = {"default (rgb)": "lab default (RGB, one k)", "best": "best setting (--merge 10)"}
+    for setting in settings:
+        seconds = float(np.mean([r["seconds"] for r in rows if r["setting"] == setting]))
+        methods[names.get(setting, setting)] = (
+            f"k = {ks[0]} .. {ks[-1]}", compare(by_k(rows, ids, setting, ks)), seconds,
+            [f"k = {k}" for k in ks])
+    if tree is not None:
+        labels = [f"{name}, level {level:.3g}" for name in HIERARCHY_SETTINGS for level in LEVELS]
+        methods["hierarchy (--hierarchy)"] = (
+            f"{len(HIERARCHY_SETTINGS)} fine settings x {len(LEVELS)} levels", compare(tree),
+            float(np.mean(tree_seconds)), labels)
+    if fh is not None:
+        labels = [f"min_size {size}, scale {scale}" for size in FH_MIN_SIZES
+                  for scale in FH_SCALES]
+        methods["felzenszwalb (scikit-image)"] = (
+            f"{len(FH_MIN_SIZES)} min_size x {len(FH_SCALES)} scale", compare(fh),
+            float(np.mean(fh_seconds)), labels)
+    return methods
+
+
 def main(argv=None):
     args = parse_args(argv)
     rules = auto_rules(args.criteria, args.gains)
@@ -195,17 +392,34 @@ def main(argv=None):
             saved = json.load(f)
         settings = list(saved["settings"])
         table, best, auto = summarise(saved["rows"], settings, saved["k"], rules)
+        if "hierarchy" in saved:
+            methods = methods_table(saved["rows"], saved["images"], saved["k"], settings,
+                                    np.array(saved["hierarchy"]),
+                                    np.array(saved["hierarchy_seconds"]),
+                                    np.array(saved["felzenszwalb"]),
+                                    np.array(saved["felzenszwalb_seconds"]))
+            print(comparison_markdown(methods, len(saved["images"])) + "\n")
         print(markdown(table, best, auto, settings, saved["k"], len(saved["images"])))
         return
     ids = image_ids(args.data)[: args.limit]
     start = time.perf_counter()
     rows = evaluate(args.data, ids, args.settings, args.k, args.jobs)
+    truths = load_truths(args.data, ids)
+    tree, tree_seconds = evaluate_hierarchy(args.data, ids, truths, args.jobs)
+    fh, fh_seconds = evaluate_felzenszwalb(args.data, ids, truths)
+    methods = methods_table(rows, ids, args.k, args.settings, tree, tree_seconds, fh,
+                            fh_seconds)
+    print(comparison_markdown(methods, len(ids)) + "\n")
     table, best, auto = summarise(rows, args.settings, args.k, rules)
     print(markdown(table, best, auto, args.settings, args.k, len(ids)))
     seconds = time.perf_counter() - start
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n{len(rows)} fits in {seconds / 60:.1f} min on {platform.machine()} "
-          f"({os.cpu_count()} CPUs, load average {load:.1f}).")
+    print(f"\n{len(rows)} fits, {len(ids) * len(HIERARCHY_SETTINGS)} hierarchies and "
+          f"{len(ids) * len(FH_SCALES) * len(FH_MIN_SIZES)} felzenszwalb runs in "
+          f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} CPUs, load "
+          f"average {load:.1f}); hierarchy: fit and whole hierarchy "
+          f"{np.mean(tree_seconds):.2f} s per image on average, {np.max(tree_seconds):.2f} s "
+          f"at most (one core per worker, --jobs {args.jobs or os.cpu_count()}).")
     if args.json:
         utils.write_json(args.json, {
             "settings": {s: SETTINGS[s] for s in args.settings}, "k": args.k,
@@ -215,6 +429,11 @@ def main(argv=None):
             "best_k": best,
             "auto": [{"setting": s, "rule": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
                      for (s, c), v in auto.items()],
+            "hierarchy_settings": HIERARCHY_SETTINGS, "levels": LEVELS.tolist(),
+            "hierarchy": tree.tolist(), "hierarchy_seconds": tree_seconds.tolist(),
+            "felzenszwalb_grid": {"min_size": FH_MIN_SIZES, "scale": FH_SCALES},
+            "felzenszwalb": fh.tolist(), "felzenszwalb_seconds": fh_seconds.tolist(),
+            "comparison": {name: figures for name, (_, figures, _, _) in methods.items()},
             "seconds": seconds})
 
 
