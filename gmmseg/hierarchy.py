@@ -29,6 +29,7 @@ import os
 
 import numpy as np
 
+import segmentation_GMM as sg
 import utils
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "fine_min_region",
     "level_of",
     "load_hierarchy",
-    "merge_heights",
     "save_hierarchy",
 ]
 
@@ -99,8 +99,11 @@ def border_contrast(image):
     from skimage.color import rgb2lab
     from skimage.filters import gaussian
 
-    rgb = np.clip(image / utils.max_value(image), 0.0, 1.0)
-    lab = rgb2lab(np.broadcast_to(rgb, image.shape[:2] + (3,)))
+    # Each distinct colour converted once: a photo has far fewer than pixels.
+    colours, _, inverse = sg.distinct_colours(image)
+    rgb = np.clip(colours / utils.max_value(image), 0.0, 1.0)
+    lab = rgb2lab(np.broadcast_to(rgb, (len(rgb), 3))[None])[0][inverse]
+    lab = lab.reshape(image.shape[:2] + (3,))
     sigma = max(1.0, np.sqrt(image.shape[0] * image.shape[1] / BASE_PIXELS))
     blurred = gaussian(lab, sigma, channel_axis=-1)
     across_columns = sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2)
@@ -242,20 +245,6 @@ def build_hierarchy(fine, image):
         members[new] = members[i] + members[j]
         merges[new - n] = (i, j, height, members[new])
     return merges
-
-
-def merge_heights(merges):
-    """The height of each merge, in order (never decreasing).
-
-    Parameters
-    ----------
-    merges : ndarray of shape (n - 1, 4)
-
-    Returns
-    -------
-    heights : ndarray of shape (n - 1,)
-    """
-    return merges[:, 2]
 
 
 def level_of(merges, n_regions):

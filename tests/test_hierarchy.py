@@ -187,3 +187,37 @@ def test_bad_hierarchy_options_are_refused_by_name(options, words):
     with pytest.raises(utils.InputError) as caught:
         gmmseg.segment(patchwork(), 4, progress=False, **options)
     assert words in str(caught.value)
+
+
+def test_command_line_cuts_into_the_regions_asked(cli, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(patchwork(seed=2)).save(tmp_path / "patches.png")
+    done = cli("--image", "patches.png", "--k", "6", "--regions", "2", "--out", "out")
+    assert done.returncode == 0, done.stderr
+    assert "2 of " in done.stdout and "fine regions" in done.stdout
+    written = np.asarray(Image.open(tmp_path / "out" / "patches_k6_regions.png"))
+    left = np.zeros(written.shape, bool)
+    left[:, :40] = True
+    assert same_partition(written, left)
+    assert (tmp_path / "out" / "patches_k6_hierarchy.png").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--regions", "2", "--level", "1"], "give one"),
+    (["--level", "-2"], "level (--level) must be 0 or more"),
+    (["--regions", "x"], "regions must be a whole number"),
+    (["--hierarchy", "--merge", "5"], "both merge regions"),
+])
+def test_command_line_refuses_bad_cuts_in_one_line(cli, args, words):
+    done = cli("--image", os.path.join(os.path.dirname(__file__), "..", "images", "coffee.png"),
+               "--out", "out", *args)
+    assert done.returncode == 2
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_command_line_refuses_a_hierarchy_for_video(cli, tmp_path):
+    done = cli("--video", str(tmp_path), "--regions", "3")
+    assert done.returncode == 2
+    assert "for images, not --video" in done.stderr
