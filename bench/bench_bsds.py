@@ -403,10 +403,15 @@ def main(argv=None):
         return
     ids = image_ids(args.data)[: args.limit]
     start = time.perf_counter()
-    rows = evaluate(args.data, ids, args.settings, args.k, args.jobs)
     truths = load_truths(args.data, ids)
+    # The new methods first, each reported as it finishes: the k sweeps take longest.
     tree, tree_seconds = evaluate_hierarchy(args.data, ids, truths, args.jobs)
+    print(comparison_markdown(methods_table([], ids, args.k, [], tree, tree_seconds, None,
+                                            None), len(ids)), file=sys.stderr)
     fh, fh_seconds = evaluate_felzenszwalb(args.data, ids, truths)
+    print(comparison_markdown(methods_table([], ids, args.k, [], None, None, fh, fh_seconds),
+                              len(ids)), file=sys.stderr)
+    rows = evaluate(args.data, ids, args.settings, args.k, args.jobs)
     methods = methods_table(rows, ids, args.k, args.settings, tree, tree_seconds, fh,
                             fh_seconds)
     print(comparison_markdown(methods, len(ids)) + "\n")

@@ -8,6 +8,7 @@ The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 ``params``     every parameter's check, shared by the entries and the CLI
 ``features``   CIELAB, pixel position, smoothing of responsibilities
 ``regions``    connected regions, folding small ones, merging similar ones
+``hierarchy``  the regions merged pair by pair into one; cuts of it; its file
 ``scores``     PRI and VoI (bits) against human segmentations
 ``selection``  choosing k, the sweep's table
 ``video``      one mixture tracked through a clip (``segment_video``)
@@ -31,6 +32,8 @@ import importlib
 
 __all__ = [
     "choose_k",
+    "cut_hierarchy",
+    "load_hierarchy",
     "load_truth",
     "segment",
     "segment_file",
@@ -39,12 +42,17 @@ __all__ = [
 ]
 
 _WHERE = {"segment": "pipeline", "segment_file": "pipeline", "segment_video": "video",
-          "truth_scores": "scores", "load_truth": "scores", "choose_k": "selection"}
+          "truth_scores": "scores", "load_truth": "scores", "choose_k": "selection",
+          "cut_hierarchy": "hierarchy", "load_hierarchy": "hierarchy"}
+
+# Names that say more at the package's level than in their module.
+_RENAMED = {"cut_hierarchy": "cut"}
 
 
 def __getattr__(name):
     if name in _WHERE:
-        return getattr(importlib.import_module(f"gmmseg.{_WHERE[name]}"), name)
+        module = importlib.import_module(f"gmmseg.{_WHERE[name]}")
+        return getattr(module, _RENAMED.get(name, name))
     raise AttributeError(f"module 'gmmseg' has no attribute {name!r}")
 
 
