@@ -358,10 +358,8 @@ class GMM:
             The total sum_n weights_n ln p(x_n). Finite even where every
             density underflows to 0 in probability space.
         """
-        from scipy.special import logsumexp
-
         log_prob = self.log_prob(datas)
-        log_p_x = logsumexp(log_prob, axis=1)
+        log_p_x = utils.log_sum_exp(log_prob)
         # In place: on a large image each (n_samples, K) temporary costs as
         # much time as the arithmetic.
         log_prob -= log_p_x[:, None]

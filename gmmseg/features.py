@@ -9,6 +9,7 @@ smoothing blurs each component's responsibilities before the argmax.
 import numpy as np
 
 import segmentation_GMM as sg
+import utils
 
 __all__ = [
     "COLOR_SPACES",
@@ -152,12 +153,11 @@ def fit_spatial(colours_norm, inverse, shape, ncomp, spatial, iteration=100, tol
     log_p_x = []
 
     def component_gamma(k):
-        from scipy.special import logsumexp
         from scipy.stats import multivariate_normal
 
         if not log_p_x:  # the normaliser, once for all components
             log_p_x.append(np.concatenate([
-                logsumexp(gmm.log_prob(rows), axis=1)
+                utils.log_sum_exp(gmm.log_prob(rows))
                 for _, rows in pixel_chunks(colours_norm, inverse, shape, spatial)]))
         log_gamma = np.empty(n)
         for block, rows in pixel_chunks(colours_norm, inverse, shape, spatial):

@@ -16,6 +16,7 @@ from PIL import Image
 from test_video import gif_frames, mp4_frames, save_gif, save_mp4, square_clip
 
 import segmentation_GMM
+import utils
 from gmmseg import video, video_io
 
 
@@ -125,7 +126,7 @@ def test_mp4_painted_by_ffmpeg_is_the_mp4_painted_in_numpy(tmp_path):
 @pytest.mark.parametrize("ncomp", [3, 20])
 def test_label_counts_are_bincount(ncomp):
     labels = np.random.default_rng(4).integers(0, ncomp, size=(31, 17), dtype=np.uint8)
-    np.testing.assert_array_equal(video.label_counts(labels, ncomp),
+    np.testing.assert_array_equal(utils.label_counts(labels, ncomp),
                                   np.bincount(labels.ravel(), minlength=ncomp))
 
 
