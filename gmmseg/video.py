@@ -259,7 +259,7 @@ class FrameSampler:
 
 def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
                   out="results", fps=None, progress=True, stem=None, show=False,
-                  overwrite=False):
+                  overwrite=False, preset=None):
     """Segment one clip for one K and write its four files.
 
     Writes ``<stem>_k<K>_segmented.<gif|mp4>`` (each pixel painted with its
@@ -290,6 +290,11 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     overwrite : bool, default=False
         Replace the results of another input of the same name stem
         (``utils.check_outputs_free``); a rerun on the same clip always may.
+    preset : str, optional
+        libx264's preset for the MP4 (``video_io.MP4_PRESETS``); default
+        ``video_io.MP4_PRESET``. A faster one encodes with less CPU and lower
+        quality or larger files; the labels do not depend on it. A GIF output
+        refuses it.
 
     Returns
     -------
@@ -303,8 +308,11 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     """
     start = time.perf_counter()
     ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
-    params = check_video_params(max_iter, tol, random_state, fps)
+    params = check_video_params(max_iter, tol, random_state, fps, preset)
     info, frames = video_io.open_video(video_path, packed=True)
+    if params["preset"] is not None and info["container"] == "gif":
+        raise utils.InputError("preset (--preset) is for an MP4; a GIF input is written "
+                               "as a GIF")
     fps = params["fps"] or info["fps"]
     if info["container"] == "gif":
         written = 1000 / video_io.gif_delay(fps)
@@ -331,7 +339,8 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     # flight keeps memory flat and brings a writer's error back at once.
     frames = _tee(frames, sampler)
     steps = track(frames, ncomp, params["max_iter"], params["tol"], params["random_state"])
-    with video_io.video_writer(f"{base}_segmented.{info['container']}", fps) as video, \
+    with video_io.video_writer(f"{base}_segmented.{info['container']}", fps,
+                               params["preset"] or video_io.MP4_PRESET) as video, \
             video_io.npy_frames_writer(base + "_labels.npy") as labels_out, \
             ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(steps, total=info["frames"], desc=f"video k={ncomp}", unit="frame",

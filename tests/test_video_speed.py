@@ -138,3 +138,29 @@ def test_record_of_a_clip_counts_every_pixel(tmp_path):
     labels = np.load(tmp_path / "t_k2_labels.npy")
     counts = np.bincount(labels.ravel(), minlength=2)
     np.testing.assert_allclose(record["share"], counts / counts.sum())
+
+
+def test_preset_changes_the_mp4_not_the_labels(tmp_path):
+    clip, _ = square_clip(frames=6, noise=3.0)
+    save_mp4(tmp_path / "sq.mp4", clip)
+    outputs = {}
+    for preset in (None, "ultrafast"):
+        out = tmp_path / str(preset)
+        video.segment_video(str(tmp_path / "sq.mp4"), 3, out=str(out), progress=False,
+                            preset=preset)
+        outputs[preset] = (np.load(out / "sq_k3_labels.npy"),
+                           (out / "sq_k3_segmented.mp4").read_bytes())
+    np.testing.assert_array_equal(outputs[None][0], outputs["ultrafast"][0])
+    assert outputs[None][1] != outputs["ultrafast"][1]
+    assert mp4_frames(tmp_path / "ultrafast" / "sq_k3_segmented.mp4")[0].shape == clip.shape
+
+
+@pytest.mark.parametrize("preset, words", [("quick", r"preset \(--preset\) must be one of"),
+                                           ("fast", "is for an MP4")])
+def test_bad_preset_is_refused(tmp_path, preset, words):
+    clip, _ = square_clip(frames=3)
+    save_gif(tmp_path / "sq.gif", clip)
+    with pytest.raises(ValueError, match=words):
+        video.segment_video(str(tmp_path / "sq.gif"), 2, out=str(tmp_path / "out"),
+                            preset=preset)
+    assert not (tmp_path / "out").exists()
