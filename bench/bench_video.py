@@ -18,7 +18,7 @@ checkout (say, the main branch) on the same clips, interleaved, so that both
 see the same load, and checks that both wrote the same labels, byte for byte.
 
 Usage: python bench/bench_video.py [--size 640x360] [--frames 150] [--repeat 3] [--k 4]
-                                   [--against ROOT] [--json PATH]
+                                   [--against ROOT] [--preset P] [--json PATH]
        python bench/bench_video.py --size 1920x1080 --frames 600   (the 1080p benchmark)
        python bench/bench_video.py --demo    (the README's example, into results/)
 """
@@ -105,10 +105,10 @@ def make_demo(k=4, frames=60):
 PREFIX = 30  # frames of the clip that "marginal" leaves out
 
 
-def run_cli(root, clip, k, out):
+def run_cli(root, clip, k, out, options=()):
     """Run ``root``'s command line on a clip: (seconds, peak RSS in MB)."""
     argv = [sys.executable, os.path.join(root, "segmentation_GMM.py"), "--video", clip,
-            "--k", str(k), "--out", out, "--overwrite"]
+            "--k", str(k), "--out", out, "--overwrite", *options]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     error = proc.stderr.read()
@@ -129,6 +129,7 @@ def main():
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--against", metavar="ROOT",
                         help="also time the command line of the checkout at ROOT")
+    parser.add_argument("--preset", help="this checkout's --preset (not --against's)")
     parser.add_argument("--json", help="save every figure to this file")
     parser.add_argument("--demo", action="store_true",
                         help="instead, write the README's example clip and frame strip")
@@ -160,10 +161,11 @@ def main():
         for _ in range(args.repeat):
             for name, root in programs.items():
                 folder = os.path.join(out, name.strip("-").replace(" ", "_"))
-                seconds, peak = run_cli(root, prefix, args.k, folder)
+                options = ["--preset", args.preset] if args.preset and root == ROOT else []
+                seconds, peak = run_cli(root, prefix, args.k, folder, options)
                 runs[name]["prefix"].append(seconds)
                 runs[name]["prefix_peak_mb"].append(peak)
-                seconds, peak = run_cli(root, clip, args.k, folder)
+                seconds, peak = run_cli(root, clip, args.k, folder, options)
                 runs[name]["clip"].append(seconds)
                 runs[name]["peak_mb"].append(peak)
             if args.against:
@@ -172,13 +174,14 @@ def main():
                                    f"{stem}_k{args.k}_labels.npy") for name in programs),
                     shallow=False))
             record = video.segment_video(clip, args.k, out=out, progress=False,
-                                         overwrite=True)
+                                         overwrite=True, preset=args.preset)
             in_process_fps.append(record["frames"] / record["seconds"])
     load = (load, os.getloadavg())
 
     print(f"clip: {clip} ({args.frames} frames, {width}x{height}), k = {args.k}; "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
-          f"load average {load[0][0]:.2f} at the start, {load[1][0]:.2f} at the end")
+          f"load average {load[0][0]:.2f} at the start, {load[1][0]:.2f} at the end; "
+          f"this checkout's preset: {args.preset or video_io.MP4_PRESET}")
     print(f"refitted frames: {len(record['refit_frames'])} of {record['frames']}; "
           f"log-likelihood per pixel: first {record['frame_log_likelihood'][0]:.3f}, "
           f"min {min(record['frame_log_likelihood']):.3f}")
@@ -201,7 +204,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"clip": clip, "frames": args.frames, "size": [width, height],
-                       "k": args.k, "load_average": load, "cli": results,
+                       "k": args.k, "preset": args.preset, "load_average": load, "cli": results,
                        "segment_video_fps": in_process_fps,
                        "labels_identical": same_labels or None}, f, indent=1)
 
