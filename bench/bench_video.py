@@ -11,6 +11,7 @@ first 30 frames, then times, median over ``--repeat`` rounds:
   (frames - 30) / (time on the clip - time on its first 30 frames), the rate
   once start-up and the first frame's full fit are paid. Peak memory is the
   child's resident peak (``os.wait4``; ffmpeg's own processes not included);
+  "CPU ms/fr" the marginal CPU time a frame costs, Python's and ffmpeg's;
 * ``segment_video`` in process, the same work without Python's start-up.
 
 With ``--against ROOT`` each round also runs the command line of another
@@ -106,7 +107,11 @@ PREFIX = 30  # frames of the clip that "marginal" leaves out
 
 
 def run_cli(root, clip, k, out, options=()):
-    """Run ``root``'s command line on a clip: (seconds, peak RSS in MB)."""
+    """Run ``root``'s command line on a clip: (seconds, peak RSS in MB, CPU seconds).
+
+    The CPU time is the child's and its ffmpeg processes' (which it waits for),
+    user and system: less sensitive than the wall time to other jobs on the machine.
+    """
     argv = [sys.executable, os.path.join(root, "segmentation_GMM.py"), "--video", clip,
             "--k", str(k), "--out", out, "--overwrite", *options]
     start = time.perf_counter()
@@ -117,7 +122,7 @@ def run_cli(root, clip, k, out, options=()):
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {' '.join(argv)} failed:\n{error.decode(errors='replace')}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -152,8 +157,8 @@ def main():
     programs = {"this checkout": ROOT}
     if args.against:
         programs["--against"] = os.path.abspath(args.against)
-    runs = {name: {"clip": [], "prefix": [], "peak_mb": [], "prefix_peak_mb": []}
-            for name in programs}
+    runs = {name: {"clip": [], "prefix": [], "peak_mb": [], "prefix_peak_mb": [], "cpu": [],
+                   "prefix_cpu": []} for name in programs}
     in_process_fps, same_labels = [], []
     stem = os.path.splitext(os.path.basename(clip))[0]
     load = os.getloadavg()
@@ -162,12 +167,11 @@ def main():
             for name, root in programs.items():
                 folder = os.path.join(out, name.strip("-").replace(" ", "_"))
                 options = ["--preset", args.preset] if args.preset and root == ROOT else []
-                seconds, peak = run_cli(root, prefix, args.k, folder, options)
-                runs[name]["prefix"].append(seconds)
-                runs[name]["prefix_peak_mb"].append(peak)
-                seconds, peak = run_cli(root, clip, args.k, folder, options)
-                runs[name]["clip"].append(seconds)
-                runs[name]["peak_mb"].append(peak)
+                for key, path in (("prefix_", prefix), ("", clip)):
+                    seconds, peak, cpu = run_cli(root, path, args.k, folder, options)
+                    runs[name]["prefix" if key else "clip"].append(seconds)
+                    runs[name][key + "peak_mb"].append(peak)
+                    runs[name][key + "cpu"].append(cpu)
             if args.against:
                 same_labels.append(filecmp.cmp(
                     *(os.path.join(out, name.strip("-").replace(" ", "_"),
@@ -186,17 +190,21 @@ def main():
           f"log-likelihood per pixel: first {record['frame_log_likelihood'][0]:.3f}, "
           f"min {min(record['frame_log_likelihood']):.3f}")
     print(f"{'':24}{'end to end':>12}{'marginal':>10}{'best e2e':>10}"
-          f"{'peak MB':>9}{f'({PREFIX} fr.)':>10}  frames/s, median of {args.repeat}")
+          f"{'peak MB':>9}{f'({PREFIX} fr.)':>10}{'CPU ms/fr':>11}  frames/s, median of "
+          f"{args.repeat}; CPU: marginal, Python and ffmpeg")
     results = {}
     for name, run in runs.items():
         end_to_end = [args.frames / t for t in run["clip"]]
         marginal = [(args.frames - PREFIX) / (t - p) for t, p in zip(run["clip"], run["prefix"])]
+        cpu = [1000 * (c - p) / (args.frames - PREFIX)
+               for c, p in zip(run["cpu"], run["prefix_cpu"])]
         results[name] = {"end_to_end_fps": end_to_end, "marginal_fps": marginal,
+                         "marginal_cpu_ms_per_frame": cpu,
                          "seconds": run["clip"], "prefix_seconds": run["prefix"],
                          "peak_mb": run["peak_mb"], "prefix_peak_mb": run["prefix_peak_mb"]}
         print(f"{'CLI, ' + name:24}{np.median(end_to_end):12.1f}{np.median(marginal):10.1f}"
               f"{max(end_to_end):10.1f}{max(run['peak_mb']):9.0f}"
-              f"{max(run['prefix_peak_mb']):10.0f}")
+              f"{max(run['prefix_peak_mb']):10.0f}{np.median(cpu):11.1f}")
     print(f"{'segment_video':24}{np.median(in_process_fps):12.1f}")
     if args.against:
         print(f"labels identical to --against's: {all(same_labels)} "
