@@ -177,6 +177,10 @@ def main():
                     *(os.path.join(out, name.strip("-").replace(" ", "_"),
                                    f"{stem}_k{args.k}_labels.npy") for name in programs),
                     shallow=False))
+        # In process only after every command line has run: a child starts
+        # with its parent's peak resident memory (ru_maxrss survives fork and
+        # exec), so a large peak here would show in every later child's.
+        for _ in range(args.repeat):
             record = video.segment_video(clip, args.k, out=out, progress=False,
                                          overwrite=True, preset=args.preset)
             in_process_fps.append(record["frames"] / record["seconds"])
