@@ -61,7 +61,8 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
          "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs",
-         "hierarchy": "--hierarchy", "regions": "--regions", "level": "--level"}
+         "hierarchy": "--hierarchy", "regions": "--regions", "level": "--level",
+         "preset": "--preset"}
 
 
 def _named(name):
@@ -208,16 +209,21 @@ def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", 
     return params
 
 
-def check_video_params(max_iter, tol, random_state, fps=None):
+def check_video_params(max_iter, tol, random_state, fps=None, preset=None):
     """Check what ``gmmseg.segment_video`` takes besides the clip and k.
 
     Returns
     -------
     params : dict
-        ``max_iter``, ``tol``, ``random_state`` and ``fps`` (None: the clip's).
+        ``max_iter``, ``tol``, ``random_state``, ``fps`` (None: the clip's) and
+        ``preset`` (None: ``video_io.MP4_PRESET``).
     """
+    from gmmseg.video_io import MP4_PRESETS
+
     return {"max_iter": check_int(max_iter, "max_iter", 1, MAX_ITER),
             "tol": check_float(tol, "tol", 0.0, include_low=False),
             "random_state": check_int(random_state, "random_state", 0, MAX_SEED),
             "fps": None if fps is None else check_float(fps, "fps", 0.0, MAX_FPS,
-                                                        include_low=False)}
+                                                        include_low=False),
+            "preset": None if preset is None else check_choice(preset, "preset",
+                                                               MP4_PRESETS)}

@@ -223,6 +223,7 @@ def test_a_gif_records_the_rate_it_plays_at(cli, tmp_path):
 
 @pytest.mark.parametrize("argv, words", [
     (["--fps", "10"], "--fps is for --video"),
+    (["--preset", "veryfast"], "--preset is for --video"),
     (["--k-max", "6"], "--k-max is for --k auto"),
     (["--k-criterion", "bic"], "--k-criterion chooses among several k"),
     (["--image", os.path.join(ROOT, "images"), "--show"], "--show opens the figure of one image"),
