@@ -188,8 +188,9 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
         painted = utils.label_means(image_small, regions_small, count)[regions_small]
         painted[find_boundaries(regions_small, mode="inner")] = 0.0
         chosen = " (chosen)" if count == marked else ""
-        shown.append((painted, f"{count} regions{chosen}\nheight {level_of(merges, count):.3g}",
-                      count == marked))
+        noun = "region" if count == 1 else "regions"
+        text = f"{count} {noun}{chosen}\nlast merge at height {level_of(merges, count):.3g}"
+        shown.append((painted, text, count == marked))
     h, w = image_small.shape[:2]
     ncols = min(len(shown), 4)
     nrows = int(np.ceil(len(shown) / ncols))
@@ -204,6 +205,9 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
         ax.set_yticks([])
     for ax in axes[len(shown):]:
         ax.set_axis_off()
+    figure.supxlabel("height: the cost of a merge (log-likelihood lost, nats per pixel, times the "
+                     "border's contrast, Delta E); --level T applies every merge up to T",
+                     fontsize=9)
     if title:
         figure.suptitle(utils.drawable(title), fontsize=12)
     utils.finish_figure(figure, path, show)

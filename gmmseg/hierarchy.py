@@ -31,6 +31,7 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
+from gmmseg.params import check_cut
 
 __all__ = [
     "BASE_PIXELS",
@@ -276,7 +277,16 @@ def cut(fine, merges, n_regions=None, level=None):
     -------
     regions : ndarray of shape (h, w), int32
         Numbered 0 .. N - 1 in the order of their first pixel.
+
+    Raises
+    ------
+    ValueError
+        ``utils.InputError`` if neither or both of ``n_regions`` and
+        ``level`` are given, or one is out of its range.
     """
+    n_regions, level = check_cut(n_regions, level, fine.size, "n_regions")
+    if n_regions is None and level is None:
+        raise utils.InputError("cut needs n_regions or level")
     n = len(merges) + 1
     if level is not None:
         done = int(np.searchsorted(merges[:, 2], level, side="right"))

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_SEED",
     "SPATIAL_MAX",
     "check_components",
+    "check_cut",
     "check_image",
     "check_segment_params",
     "check_video_params",
@@ -61,7 +62,8 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
          "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs",
-         "hierarchy": "--hierarchy", "regions": "--regions", "level": "--level",
+         "hierarchy": "--hierarchy", "regions": "--regions", "n_regions": "--regions",
+         "level": "--level",
          "preset": "--preset"}
 
 
@@ -194,11 +196,7 @@ def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", 
     }
     if not isinstance(hierarchy, (bool, np.bool_)):
         raise utils.InputError(f"{_named('hierarchy')} must be True or False, not {hierarchy!r}")
-    if regions is not None and level is not None:
-        raise utils.InputError(f"{_named('regions')} and {_named('level')} both say where to "
-                               f"cut the hierarchy; give one")
-    params["regions"] = None if regions is None else check_int(regions, "regions", 1, h * w)
-    params["level"] = None if level is None else check_float(level, "level", 0.0)
+    params["regions"], params["level"] = check_cut(regions, level, h * w)
     params["hierarchy"] = bool(hierarchy) or regions is not None or level is not None
     if params["hierarchy"] and params["merge"] > 0:
         raise utils.InputError(f"{_named('merge')} and {_named('hierarchy')} both merge "
@@ -207,6 +205,23 @@ def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", 
         raise utils.InputError(f"{_named('color_space')} lab needs a colour image; "
                                f"this one is greyscale")
     return params
+
+
+def check_cut(regions, level, n_pixels, name="regions"):
+    """Where to cut a region hierarchy: a number of regions or a height, not both.
+
+    Returns
+    -------
+    regions : int or None
+        From 1 to ``n_pixels``.
+    level : float or None
+        Finite, 0 or more.
+    """
+    if regions is not None and level is not None:
+        raise utils.InputError(f"{_named(name)} and {_named('level')} both say where to cut "
+                               f"the hierarchy; give one")
+    return (None if regions is None else check_int(regions, name, 1, n_pixels),
+            None if level is None else check_float(level, "level", 0.0))
 
 
 def check_video_params(max_iter, tol, random_state, fps=None, preset=None):

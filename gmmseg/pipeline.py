@@ -10,6 +10,7 @@ the files written into a folder. Both check every argument before any work
 
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def segment(image, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
         ``merge`` or ``hierarchy`` also ``regions`` (h, w) int32; with
         ``hierarchy`` also ``fine`` (h, w) int32, the fine regions, and
         ``merges`` (n_fine - 1, 4), the linkage matrix of their merges
-        (``hierarchy.cut`` takes any other cut of them).
+        (``gmmseg.cut_hierarchy`` takes any other cut of them).
 
     Raises
     ------
@@ -154,6 +155,9 @@ def _segment(image, ncomp, *, max_iter, tol, random_state, color_space, spatial,
         result["fine"], result["merges"] = region_map, build_hierarchy(region_map, image)
         if regions is None and level is None:
             level = DEFAULT_LEVEL
+        elif regions is not None and regions > len(result["merges"]) + 1:
+            warnings.warn(f"regions (--regions) {regions}: the hierarchy has "
+                          f"{len(result['merges']) + 1} fine regions; all are kept", stacklevel=3)
         region_map = cut_hierarchy(region_map, result["merges"], regions, level)
     if color_space != "rgb" or spatial > 0 or region_map is not None:
         # The components' means are in other units (or include the position):

@@ -116,7 +116,7 @@ def test_cutting_at_a_level_applies_every_merge_up_to_it(fitted):
         reference = scipy_hierarchy.fcluster(merges, level, criterion="distance")
         assert same_partition(regions, reference[fine])
         assert regions.max() + 1 == len(merges) + 1 - np.sum(merges[:, 2] <= level)
-    assert hierarchy.cut(fine, merges, level=-1.0).max() + 1 == len(merges) + 1
+    assert hierarchy.cut(fine, merges, level=0.0).max() + 1 == len(merges) + 1 - np.sum(merges[:, 2] <= 0)
 
 
 def test_the_saved_hierarchy_reproduces_every_cut(tmp_path):
@@ -221,3 +221,24 @@ def test_command_line_refuses_a_hierarchy_for_video(cli, tmp_path):
     done = cli("--video", str(tmp_path), "--regions", "3")
     assert done.returncode == 2
     assert "for images, not --video" in done.stderr
+
+
+@pytest.mark.parametrize("options, words", [
+    ({}, "needs n_regions or level"),
+    ({"n_regions": 0}, "n_regions (--regions) must be from 1"),
+    ({"n_regions": 2.5}, "n_regions (--regions) must be a whole number"),
+    ({"level": float("nan")}, "level (--level) must be 0 or more"),
+    ({"n_regions": 3, "level": 1.0}, "give one"),
+])
+def test_cut_checks_its_arguments(fitted, options, words):
+    fine, merges = fitted
+    with pytest.raises(utils.InputError) as caught:
+        hierarchy.cut(fine, merges, **options)
+    assert words in str(caught.value)
+
+
+def test_more_regions_than_fine_ones_warns_and_keeps_them_all():
+    image = patchwork()
+    with pytest.warns(UserWarning, match="fine regions; all are kept"):
+        result = gmmseg.segment(image, 6, regions=4000, progress=False)
+    assert result["regions"].max() + 1 == len(result["merges"]) + 1
