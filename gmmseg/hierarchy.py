@@ -32,6 +32,7 @@ import numpy as np
 import segmentation_GMM as sg
 import utils
 from gmmseg.params import check_cut
+from gmmseg.regions import region_borders
 
 __all__ = [
     "BASE_PIXELS",
@@ -115,22 +116,6 @@ def border_contrast(image):
     return lab, across_columns, across_rows
 
 
-def _borders(fine, across_columns, across_rows):
-    """Each touching pair of regions, its border's length and summed contrast."""
-    n = int(fine.max()) + 1
-    keys, contrast = [], []
-    for a, b, c in ((fine[:, :-1], fine[:, 1:], across_columns),
-                    (fine[:-1], fine[1:], across_rows)):
-        a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
-        border = a != b
-        keys.append(np.minimum(a, b)[border] * n + np.maximum(a, b)[border])
-        contrast.append(c.ravel()[border])
-    pairs, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    length = np.bincount(inverse)
-    total = np.bincount(inverse, weights=np.concatenate(contrast))
-    return pairs // n, pairs % n, length, total
-
-
 def build_hierarchy(fine, image):
     """Merge the fine regions, least different pair first, until one is left.
 
@@ -193,8 +178,8 @@ def build_hierarchy(fine, image):
     logdet = np.zeros(2 * n - 1)
     logdet[:n] = n_log_det(np.arange(n))
     neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: [length, contrast]}
-    for i, j, length, total in zip(*(part.tolist() for part in _borders(
-            fine, across_columns, across_rows))):
+    pairs, lengths, totals = region_borders(fine, across_columns, across_rows)
+    for (i, j), length, total in zip(pairs.tolist(), lengths.tolist(), totals.tolist()):
         neighbours[i][j] = neighbours[j][i] = [length, total]
 
     def costs(i, others):

@@ -11,7 +11,7 @@ import numpy as np
 
 import utils
 
-__all__ = ["connected_regions", "merge_regions", "region_adjacency"]
+__all__ = ["connected_regions", "merge_regions", "region_borders"]
 
 
 def connected_regions(labels, min_area):
@@ -54,27 +54,42 @@ def connected_regions(labels, min_area):
     return lookup[regions], labels
 
 
-def region_adjacency(regions):
-    """The pairs of regions that touch (4-neighbours).
+def region_borders(regions, across_columns=None, across_rows=None):
+    """The pairs of regions that touch (4-neighbours), and their borders.
 
     Parameters
     ----------
     regions : ndarray of shape (h, w), int
         Numbered 0 .. n_regions - 1.
+    across_columns : ndarray of shape (h, w - 1), optional
+        A value for each pixel and its right neighbour (a contrast, say).
+    across_rows : ndarray of shape (h - 1, w), optional
+        The same for each pixel and the one below; both or neither.
 
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2), int64
-        Each touching pair once, smaller number first.
+        Each touching pair once, smaller number first, in increasing order.
+    length : ndarray of shape (n_pairs,), int64
+        Pixel pairs along each border.
+    total : ndarray of shape (n_pairs,)
+        Sum of the given values along each border (zeros if none given).
     """
     n = int(regions.max()) + 1
-    keys = []
-    for a, b in ((regions[:, :-1], regions[:, 1:]), (regions[:-1, :], regions[1:, :])):
+    if across_columns is None:
+        across_columns = np.zeros((regions.shape[0], regions.shape[1] - 1))
+        across_rows = np.zeros((regions.shape[0] - 1, regions.shape[1]))
+    keys, values = [], []
+    for a, b, value in ((regions[:, :-1], regions[:, 1:], across_columns),
+                        (regions[:-1, :], regions[1:, :], across_rows)):
         a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
         border = a != b
-        keys.append(np.unique(np.minimum(a, b)[border] * n + np.maximum(a, b)[border]))
-    keys = np.unique(np.concatenate(keys))
-    return np.stack([keys // n, keys % n], axis=1)
+        keys.append(np.minimum(a, b)[border] * n + np.maximum(a, b)[border])
+        values.append(value.ravel()[border])
+    keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    total = np.bincount(inverse, weights=np.concatenate(values), minlength=len(keys))
+    return (np.stack([keys // n, keys % n], axis=1), np.bincount(inverse, minlength=len(keys)),
+            total)
 
 
 def merge_regions(regions, image, max_difference):
@@ -116,7 +131,7 @@ def merge_regions(regions, image, max_difference):
 
     colour = lab(np.arange(n))
     neighbours = [set() for _ in range(n)]
-    pairs = region_adjacency(regions)
+    pairs = region_borders(regions)[0]
     for i, j in pairs:
         neighbours[i].add(j)
         neighbours[j].add(i)

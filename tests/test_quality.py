@@ -14,7 +14,7 @@ import gmmseg
 import segmentation_GMM as sg
 import utils
 from gmmseg import features
-from gmmseg.regions import connected_regions, merge_regions, region_adjacency
+from gmmseg.regions import connected_regions, merge_regions, region_borders
 from gmmseg.scores import (
     load_truth,
     probabilistic_rand_index,
@@ -378,13 +378,19 @@ def stripes(colours, width=3, height=4):
     return np.asarray(colours, dtype=np.uint8)[regions], regions
 
 
-def test_region_adjacency_of_stripes_and_a_square():
+def test_region_borders_of_stripes_and_a_square():
     _, regions = stripes([[0, 0, 0]] * 3)
-    np.testing.assert_array_equal(region_adjacency(regions), [[0, 1], [1, 2]])
+    np.testing.assert_array_equal(region_borders(regions)[0], [[0, 1], [1, 2]])
     square = np.zeros((5, 5), int)
     square[1:4, 1:4] = 1
     square[2, 2] = 2  # inside region 1 only
-    np.testing.assert_array_equal(region_adjacency(square), [[0, 1], [1, 2]])
+    np.testing.assert_array_equal(region_borders(square)[0], [[0, 1], [1, 2]])
+    # The ring around the 3x3 square touches it along 4 sides of 3 pixels; the
+    # centre touches the square on its 4 sides. Summed values: 2 across columns,
+    # 3 across rows.
+    _, length, total = region_borders(square, np.full((5, 4), 2.0), np.full((4, 5), 3.0))
+    np.testing.assert_array_equal(length, [12, 4])
+    np.testing.assert_array_equal(total, [6 * 2 + 6 * 3, 2 * 2 + 2 * 3])
 
 
 def test_merge_regions_joins_similar_neighbours_only():
