@@ -32,7 +32,7 @@ import numpy as np
 import segmentation_GMM as sg
 import utils
 from gmmseg.params import check_cut
-from gmmseg.regions import region_borders
+from gmmseg.regions import final_owners, region_borders
 
 __all__ = [
     "BASE_PIXELS",
@@ -69,7 +69,7 @@ FINE_MIN_REGION = 20
 # images of bench/bench_bsds.py, with fine regions of --k 8 --color-space lab
 # --smooth 2 --iters 10; the best on 24 of them in 4 of the 5 folds too, whose
 # held-out PRI is the figure docs/quality.md reports. About 9 regions on a
-# BSDS image; VoI prefers coarser cuts (0.5 to 1.3).
+# BSDS image; VoI prefers coarser cuts (the folds chose 0.4 to 1.3).
 DEFAULT_LEVEL = 0.316
 
 
@@ -170,26 +170,22 @@ def build_hierarchy(fine, image):
                 flat, weights=colours[:, a] * colours[:, b], minlength=n)
     regularisation = REG_LAB * np.eye(3)
 
-    def n_log_det(rows):
-        mus = sums[rows] / size[rows, None]
-        covs = scatter[rows] / size[rows, None, None] - mus[:, :, None] * mus[:, None, :]
-        return size[rows] * np.linalg.slogdet(covs + regularisation)[1]
+    def n_log_det(pixels, total, outer):
+        """n log|S + reg| of regions of n = ``pixels``, from their sums and outer products."""
+        mus = total / pixels[:, None]
+        covs = outer / pixels[:, None, None] - mus[:, :, None] * mus[:, None, :]
+        return pixels * np.linalg.slogdet(covs + regularisation)[1]
 
     logdet = np.zeros(2 * n - 1)
-    logdet[:n] = n_log_det(np.arange(n))
+    logdet[:n] = n_log_det(size[:n], sums[:n], scatter[:n])
     neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: [length, contrast]}
     pairs, lengths, totals = region_borders(fine, across_columns, across_rows)
     for (i, j), length, total in zip(pairs.tolist(), lengths.tolist(), totals.tolist()):
         neighbours[i][j] = neighbours[j][i] = [length, total]
 
     def costs(i, others):
-        together = sums[i] + sums[others]
-        pixels = size[i] + size[others]
-        mus = together / pixels[:, None]
-        covs = ((scatter[i] + scatter[others]) / pixels[:, None, None]
-                - mus[:, :, None] * mus[:, None, :])
-        lost = 0.5 * (pixels * np.linalg.slogdet(covs + regularisation)[1]
-                      - logdet[i] - logdet[others])
+        lost = 0.5 * (n_log_det(size[i] + size[others], sums[i] + sums[others],
+                                scatter[i] + scatter[others]) - logdet[i] - logdet[others])
         borders = np.array([neighbours[i][m] for m in others])
         return lost / fine.size * borders[:, 1] / borders[:, 0]
 
@@ -214,7 +210,7 @@ def build_hierarchy(fine, image):
         height = max(height, cost)
         size[new], sums[new], scatter[new] = size[i] + size[j], sums[i] + sums[j], \
             scatter[i] + scatter[j]
-        logdet[new] = n_log_det(np.array([new]))[0]
+        logdet[new] = n_log_det(size[new:new + 1], sums[new:new + 1], scatter[new:new + 1])[0]
         alive[i] = alive[j] = False
         alive[new] = True
         for old in (i, j):
@@ -281,13 +277,7 @@ def cut(fine, merges, n_regions=None, level=None):
     applied = merges[:done, :2].astype(np.int64)
     owner[applied[:, 0]] = n + np.arange(done)
     owner[applied[:, 1]] = n + np.arange(done)
-    # Follow each fine region up to the region it ends in (doubling the jump).
-    while True:
-        followed = owner[owner]
-        if np.array_equal(followed, owner):
-            break
-        owner = followed
-    _, first, numbered = np.unique(owner[:n][fine.ravel()], return_index=True,
+    _, first, numbered = np.unique(final_owners(owner)[:n][fine.ravel()], return_index=True,
                                    return_inverse=True)
     order = np.argsort(np.argsort(first))
     return order[numbered].reshape(fine.shape).astype(np.int32)

@@ -11,7 +11,7 @@ import numpy as np
 
 import utils
 
-__all__ = ["connected_regions", "merge_regions", "region_borders"]
+__all__ = ["connected_regions", "final_owners", "merge_regions", "region_borders"]
 
 
 def connected_regions(labels, min_area):
@@ -76,18 +76,17 @@ def region_borders(regions, across_columns=None, across_rows=None):
         Sum of the given values along each border (zeros if none given).
     """
     n = int(regions.max()) + 1
-    if across_columns is None:
-        across_columns = np.zeros((regions.shape[0], regions.shape[1] - 1))
-        across_rows = np.zeros((regions.shape[0] - 1, regions.shape[1]))
     keys, values = [], []
     for a, b, value in ((regions[:, :-1], regions[:, 1:], across_columns),
                         (regions[:-1, :], regions[1:, :], across_rows)):
         a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
         border = a != b
         keys.append(np.minimum(a, b)[border] * n + np.maximum(a, b)[border])
-        values.append(value.ravel()[border])
+        if value is not None:
+            values.append(value.ravel()[border])
     keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    total = np.bincount(inverse, weights=np.concatenate(values), minlength=len(keys))
+    total = (np.bincount(inverse, weights=np.concatenate(values), minlength=len(keys))
+             if values else np.zeros(len(keys)))
     return (np.stack([keys // n, keys % n], axis=1), np.bincount(inverse, minlength=len(keys)),
             total)
 
@@ -165,11 +164,26 @@ def merge_regions(regions, image, max_difference):
                 first, second = min(i, m), max(i, m)
                 heapq.heappush(heap, (d, first, second, int(version[first]),
                                       int(version[second])))
-    # Follow each region to the one it was merged into, to the end.
+    _, merged = np.unique(final_owners(owner), return_inverse=True)
+    return merged.astype(np.int32)[regions]
+
+
+def final_owners(owner):
+    """Where each region ends after every merge: ``owner`` followed to its roots.
+
+    Parameters
+    ----------
+    owner : ndarray of shape (n,), int
+        The region each region was merged into (itself if none).
+
+    Returns
+    -------
+    roots : ndarray of shape (n,)
+        The region each ends in, which is its own owner. The jumps double
+        each round, so a chain of n merges takes log2(n) rounds.
+    """
     while True:
         followed = owner[owner]
         if np.array_equal(followed, owner):
-            break
+            return owner
         owner = followed
-    _, merged = np.unique(owner, return_inverse=True)
-    return merged.astype(np.int32)[regions]

@@ -164,12 +164,12 @@ def probabilistic_rand_index(labels, truths):
     if pixels < 2:
         return 1.0
     pairs = pixels * (pixels - 1) / 2
+    a = np.bincount(segment).astype(np.float64)
     rand = []
     for truth in truths:
         human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
         columns = int(human.max()) + 1
         table = np.bincount(segment * columns + human).astype(np.float64)
-        a = np.bincount(segment).astype(np.float64)
         b = np.bincount(human).astype(np.float64)
         rand.append(1.0 - (a @ a / 2 + b @ b / 2 - table @ table) / pairs)
     return float(np.mean(rand))
