@@ -335,16 +335,23 @@ def save_result(image, labels, record, out, stem, show=False, regions=None):
     regions : ndarray of shape (h, w), optional
         Painted in the figure's second panel (``visualize``).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     base = os.path.join(out, f"{stem}_k{record['k']}")
-    write_png(base + "_labels.png", labels)
     fitted = record["n_components"]
     asked = "" if fitted == record["k"] else (
         f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
-    visualize(image, labels, np.asarray(record["means_rgb"]), record["log_likelihood_history"],
-              title=(f"{stem}: GMM, k = {fitted}{asked}, "
-                     f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
-              path=base + "_segmentation.png", show=show, regions=regions,
-              warm_up_history=record["warm_up_log_likelihood_history"])
+    # Pillow compresses without holding the GIL: the label map is written on
+    # the other core while matplotlib draws (0.1 s at 11 MP).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        labels_written = pool.submit(write_png, base + "_labels.png", labels)
+        visualize(image, labels, np.asarray(record["means_rgb"]),
+                  record["log_likelihood_history"],
+                  title=(f"{stem}: GMM, k = {fitted}{asked}, "
+                         f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
+                  path=base + "_segmentation.png", show=show, regions=regions,
+                  warm_up_history=record["warm_up_log_likelihood_history"])
+        labels_written.result()
     write_json(base + ".json", record)
 
 
