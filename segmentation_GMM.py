@@ -41,8 +41,7 @@ from tqdm import tqdm
 
 import utils
 
-# SciPy and scikit-learn are imported inside the functions that use them: they
-# take most of a second to import, and ``--help`` should answer at once.
+# SciPy and scikit-learn are imported where used: ``--help`` should answer at once.
 
 # Added to every covariance's diagonal after each M-step, as scikit-learn's
 # reg_covar does. In Z-scored units it is a standard deviation of 1e-3 of the
@@ -145,13 +144,10 @@ def distinct_colours(image):
     dims = np.array([pixels[:, ch].max() for ch in range(c)], dtype=np.int64) - lo + 1
     size = int(np.prod(dims.astype(object)))
     strides = np.cumprod(np.append(1, dims[:0:-1]))[::-1]
-    # bincount copies its input to np.intp: up to 16 MP the keys are built in
-    # that type and counted at once; beyond, they are 32-bit and counted block
-    # by block, so that the copy stays small. (Every fresh page costs: at
-    # 11 MP the 64-bit copy and a second lookup table took 0.2 s.)
+    # bincount copies its input to np.intp: up to 16 MP the keys are built in it
+    # and counted at once; beyond, in 32 bits, block by block, so the copy stays small.
     one_block = len(pixels) <= 2**24
-    wide = one_block or int((lo + dims - 1) @ strides) >= 2**31
-    key_type = np.intp if wide else np.int32
+    key_type = np.intp if one_block or int((lo + dims - 1) @ strides) >= 2**31 else np.int32
     # key = ravel_multi_index(pixels - lo, dims), built in place channel by
     # channel from the raw values (no (N, c) temporary), then shifted by lo.
     key = pixels[:, 0].astype(key_type)
@@ -166,10 +162,9 @@ def distinct_colours(image):
             table += np.bincount(key[start:start + block], minlength=size)
         keys = np.flatnonzero(table)
         counts = table[keys]
-        # The count table becomes the key -> index lookup (a 32-bit one beside
-        # it for 32-bit keys), and each pixel's key is overwritten by its
-        # index: on a 48 MP photo the pixel-sized arrays are the image and
-        # this one, 7 bytes a pixel.
+        # The count table becomes the key -> index lookup (a 32-bit copy for 32-bit
+        # keys), and each pixel's key is overwritten by its index: on a 48 MP photo
+        # the pixel-sized arrays are the image and this one, 7 bytes a pixel.
         lookup = table if table.dtype == key_type else np.zeros(size, dtype=key_type)
         lookup[keys] = np.arange(len(keys))
         del table
@@ -203,7 +198,6 @@ def colour_histogram(colours_norm, counts, step=HISTOGRAM_STEP):
     bins -= bins.min(axis=0)
     _, _, member = distinct_colours(bins[:, None, :])
     bin_counts = np.bincount(member, weights=counts)
-    # (c, n_bins) transposed: channel by channel in memory, as ``normalised_colours`` explains.
     centres = np.stack([np.bincount(member, weights=counts * colours_norm[:, ch])
                         for ch in range(colours_norm.shape[1])]).T
     return centres / bin_counts[:, None], bin_counts
@@ -496,10 +490,8 @@ def normalised_colours(image, features=None):
         The Z-score's, weighted by the pixel counts: those of all pixels.
     """
     colours, counts, inverse = distinct_colours(image)
-    # Stored channel by channel (Fortran order): logpdf's and the M-step's
-    # passes over the colours then run along memory, a third faster at 11 MP.
-    colour_features = np.asfortranarray(colours if features is None else features(colours),
-                                        dtype=np.float64)
+    # Channel by channel in memory (Fortran order): EM's passes run along it, 1/3 faster.
+    colour_features = np.asfortranarray(features(colours) if features else colours, float)
     mean, std = channel_stats(colour_features, counts)
     return (colour_features - mean) / std, counts, inverse, mean, std
 
@@ -507,12 +499,11 @@ def normalised_colours(image, features=None):
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, features=None):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
-    The fit runs on the distinct colours weighted by their pixel counts, which
-    is the same model as a fit on every pixel. When the colours are many, a
-    first EM runs on a colour histogram (``colour_histogram``), several times
-    fewer points, which brings the parameters near the optimum; EM on the exact
-    colours then needs only a few steps to converge. (Seeding k-means on the
-    histogram too was tried: it was faster but fell into worse optima.)
+    The fit runs on the distinct colours weighted by their pixel counts, the
+    same model as a fit on every pixel. When the colours are many, a first EM
+    on a colour histogram (``colour_histogram``), several times fewer points,
+    brings the parameters near the optimum, and EM on the exact colours needs
+    only a few steps. (k-means on the histogram fell into worse optima.)
 
     Parameters
     ----------
