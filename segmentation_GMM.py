@@ -146,7 +146,7 @@ def distinct_colours(image):
     strides = np.cumprod(np.append(1, dims[:0:-1]))[::-1]
     # bincount copies its input to np.intp: up to 16 MP the keys are built in it
     # and counted at once; beyond, in 32 bits, block by block, so the copy stays small.
-    one_block = len(pixels) <= 2**24
+    one_block = len(pixels) <= 4 * BINCOUNT_BLOCK  # 16 MP
     key_type = np.intp if one_block or int((lo + dims - 1) @ strides) >= 2**31 else np.int32
     # key = ravel_multi_index(pixels - lo, dims), built in place channel by
     # channel from the raw values (no (N, c) temporary), then shifted by lo.

@@ -30,3 +30,20 @@ def test_fit_is_the_plain_fit(monkeypatch, image):
     assert abs(fast["gmm"].log_likelihood_history[-1]
                - plain["gmm"].log_likelihood_history[-1]) < 1e-4
     assert np.mean(fast["labels"] == plain["labels"]) > 0.999
+
+
+def test_colours_stored_channel_by_channel_fit_as_rows_do():
+    """The fitted colours are stored in Fortran order for speed; a row-major copy
+    of the same points reaches the same fit."""
+    pixels = utils.load_image("images/coffee.png")
+    colours_norm, counts, *_ = sg.normalised_colours(pixels)
+    assert colours_norm.flags.f_contiguous
+    fits = []
+    for points in (colours_norm, np.ascontiguousarray(colours_norm)):
+        mus, priors, covs = sg.kmeans(4, points, counts)
+        gmm = sg.GMM(4, mus, covs, priors)
+        gmm.fit(points, 100, weights=counts, progress=False)
+        fits.append(gmm)
+    np.testing.assert_allclose(fits[0].log_likelihood_history, fits[1].log_likelihood_history,
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fits[0].covs, fits[1].covs, rtol=0, atol=1e-9)

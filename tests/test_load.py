@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import segmentation_GMM as sg
 import utils
 from segmentation_GMM import channel_stats, distinct_colours, load
 
@@ -103,6 +104,23 @@ def test_distinct_colours_match_numpy_unique(dtype, channels):
     np.testing.assert_array_equal(colours[order], expected)
     np.testing.assert_array_equal(counts[order], expected_counts)
     np.testing.assert_array_equal(colours[inverse], image.reshape(-1, channels))
+
+
+@pytest.mark.parametrize("block", [None, 16])
+def test_distinct_colours_counted_at_once_or_block_by_block(monkeypatch, block):
+    """Up to 16 MP the keys are platform integers counted at once; beyond, 32-bit ones
+    counted block by block (here a 16-pixel block stands in for a large photo)."""
+    if block:
+        monkeypatch.setattr(sg, "BINCOUNT_BLOCK", block)
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 4, size=(20, 30, 3)).astype(np.uint8) * 60
+    colours, counts, inverse = distinct_colours(image)
+    expected, expected_counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
+    order = np.lexsort(colours.T[::-1])
+    np.testing.assert_array_equal(colours[order], expected)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+    np.testing.assert_array_equal(colours[inverse], image.reshape(-1, 3))
+    assert inverse.dtype == (np.int32 if block else np.intp)
 
 
 def test_write_atomic_keeps_old_file_on_failure(tmp_path):
