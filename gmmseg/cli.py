@@ -255,10 +255,10 @@ def _import_ahead():
 
     They take about a second, all of it holding the GIL, and the fit needs
     them only once the image is decoded and its colours counted, which run
-    mostly without the GIL: the two overlap (0.3-0.5 s a run at 3 and 11 MP,
-    docs/speed.md). The main thread holds no import lock while it waits for
-    one of them, so the two cannot deadlock; a failed import is left to the
-    main thread, which reports it.
+    mostly without the GIL: the two overlap (0.4 s of 3.5 at 11 MP, for
+    80-120 MB more peak memory: docs/speed.md). The main thread holds no
+    import lock while it waits for one of them, so the two cannot deadlock;
+    a failed import is left to the main thread, which reports it.
     """
     def run():
         for name in HEAVY_IMPORTS:
