@@ -8,10 +8,8 @@ inside the functions that use them, so ``--help`` answers at once.
 """
 
 import argparse
-import importlib
 import os
 import sys
-import threading
 import warnings
 
 import segmentation_GMM as sg
@@ -246,39 +244,9 @@ def _report(records, args):
         print(selection.sweep_table(records))
 
 
-# Imported lazily where they are used, and by a run in this order.
-HEAVY_IMPORTS = ("sklearn.cluster", "scipy.stats", "matplotlib.figure")
-
-
-def _import_ahead():
-    """Start importing the heavy libraries on a thread; return the thread.
-
-    They take about a second, all of it holding the GIL, and the fit needs
-    them only once the image is decoded and its colours counted, which run
-    mostly without the GIL: the two overlap (0.4 s of 3.5 at 11 MP, for
-    80-120 MB more peak memory: docs/speed.md). The main thread holds no
-    import lock while it waits for one of them, so the two cannot deadlock;
-    a failed import is left to the main thread, which reports it.
-    """
-    def run():
-        for name in HEAVY_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - reported where it is used
-                return
-
-    from PIL import Image
-
-    Image.preinit()  # PIL's plugins, which matplotlib imports too, from this thread first
-    thread = threading.Thread(target=run, name="import-ahead", daemon=True)
-    thread.start()
-    return thread
-
-
 def main(argv=None):
     """Run the command line; return the exit code."""
     args = parse_args(argv)
-    _import_ahead()
     warnings.formatwarning = _one_line_warning
     try:
         records = _run(args)

@@ -248,23 +248,3 @@ def test_k_auto_keeps_the_lowest_bic(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("blobs_*")) == [
         "blobs_k3.json", "blobs_k3_labels.png", "blobs_k3_segmentation.png",
         "blobs_sweep_k2-5.json", "blobs_sweep_k2-5.png"]
-
-
-def test_heavy_libraries_are_imported_ahead_and_a_failure_is_left_to_the_main_thread(
-        monkeypatch, capfd):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    from gmmseg import cli as command_line
-    code = ("import sys; from gmmseg import cli; cli._import_ahead().join(); "
-            "print(all(name in sys.modules for name in cli.HEAVY_IMPORTS))")
-    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT,
-                          capture_output=True, text=True)
-    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "True", "")
-    # A library that fails to import: the thread says nothing (the main thread,
-    # which imports it where it is used, reports it in one line).
-    monkeypatch.setattr(command_line, "HEAVY_IMPORTS", ("gmmseg_no_such_library",))
-    command_line._import_ahead().join()
-    assert capfd.readouterr().err == ""
