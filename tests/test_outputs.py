@@ -87,6 +87,35 @@ def test_masks_show_true_colours_on_a_checkerboard_under_a_title_in_their_mean_c
         np.testing.assert_allclose(box, result["means_rgb"][k] / 255, atol=1e-6)
 
 
+@pytest.mark.parametrize("aspect", [0.2, 0.67, 1.5])
+@pytest.mark.parametrize("ncomp", [1, 4, 12])
+def test_panels_and_their_labels_neither_overlap_nor_leave_the_figure(aspect, ncomp):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(int(200 * aspect), 200, 3)).astype(np.uint8)
+    labels = rng.integers(0, ncomp, size=image.shape[:2]).astype(np.uint8)
+    history = list(-1.5 + 0.9 * (1 - np.exp(-np.arange(120) / 20)))  # 119 steps: long tick labels
+    figure = utils.visualize(image, labels, rng.uniform(0, 255, (ncomp, 3)), history[60:],
+                             title="photo: GMM, k = 12, log-likelihood -0.596 nats/pixel",
+                             warm_up_history=history[:61])
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    # each panel with its title, tick labels and axis labels
+    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
+    assert len(boxes) == 2 + ncomp + 1
+    width, height = figure.bbox.width, figure.bbox.height
+    for box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, box
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert overlap_x <= 0 or overlap_y <= 0, (a, b)
+    title = figure._suptitle.get_window_extent(renderer)
+    assert title.y0 >= max(box.y1 for box in boxes) and title.x1 <= width
+
+
 def test_a_light_component_stands_out_from_its_background():
     image = np.full((40, 40, 3), 250, np.uint8)
     image[:, :20] = 5
