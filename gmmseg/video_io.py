@@ -15,8 +15,8 @@ from PIL import Image, ImageSequence
 
 from utils import InputError, atomic_path, load_image, max_value
 
-__all__ = ["DEFAULT_FPS", "MP4_PRESET", "MP4_PRESETS", "colour_keys", "gif_delay", "key_colours", "natural_key",
-           "npy_frames_writer", "open_video", "unpack_frame", "video_writer"]
+__all__ = ["DEFAULT_FPS", "MP4_PRESET", "MP4_PRESETS", "colour_keys", "gif_delay", "key_colours",
+           "natural_key", "npy_frames_writer", "open_video", "unpack_frame", "video_writer"]
 
 # A folder of frames has no frame rate of its own, and a GIF may not give one.
 DEFAULT_FPS = 25.0
@@ -112,8 +112,7 @@ def key_colours(keys):
 
 def unpack_frame(keys):
     """A frame of packed colours, shape (h, w), back to RGB, shape (h, w, 3), uint8."""
-    pixels = np.ascontiguousarray(keys, dtype="<i4").view(np.uint8)
-    return np.ascontiguousarray(pixels.reshape(*keys.shape, 4)[..., 2::-1])
+    return key_colours(keys.ravel()).astype(np.uint8).reshape(*keys.shape, 3)
 
 
 def _as_rgb8(image):
