@@ -20,14 +20,8 @@ count, computes exactly the sums EM on all N pixels computes (see
 Everything beyond the lab (CIELAB and position features, regions, scores
 against human segmentations, choosing k, video, the command line) lives in the
 package ``gmmseg``, which builds on this file; this file imports none of it.
-From Python, ``gmmseg.segment(image, n_components)`` is the checked entry::
-
-    import gmmseg
-    result = gmmseg.segment("images/chelsea.png", n_components=4)
-    result["labels"]      # (h, w) uint8, the component of each pixel
-    result["gmm"].mus     # the fitted mixture
-
-Run ``python segmentation_GMM.py --help`` for the command line.
+From Python, ``gmmseg.segment(image, n_components)`` is the checked entry
+(``.labels``, ``.model``); ``python segmentation_GMM.py --help`` the command line.
 """
 
 import os
@@ -135,19 +129,26 @@ def distinct_colours(image):
     c = image.shape[2]
     pixels = image.reshape(-1, c)
     if not np.issubdtype(pixels.dtype, np.integer):
-        colours, inverse, counts = np.unique(pixels, axis=0, return_inverse=True,
-                                             return_counts=True)
-        return colours, counts, inverse.ravel()
+        return _unique_rows(pixels)
     # Channel by channel: a reduction down a column of an (N, c) array is ten
-    # times slower than over a strided 1-D view.
-    lo = np.array([pixels[:, ch].min() for ch in range(c)], dtype=np.int64)
-    dims = np.array([pixels[:, ch].max() for ch in range(c)], dtype=np.int64) - lo + 1
-    size = int(np.prod(dims.astype(object)))
-    strides = np.cumprod(np.append(1, dims[:0:-1]))[::-1]
+    # times slower than over a strided 1-D view. In Python integers, which
+    # cannot overflow, to decide whether the packed keys fit in 64 bits.
+    lo = [int(pixels[:, ch].min()) for ch in range(c)]
+    hi = [int(pixels[:, ch].max()) for ch in range(c)]
+    strides = [1] * c
+    for ch in range(c - 2, -1, -1):
+        strides[ch] = strides[ch + 1] * (hi[ch + 1] - lo[ch + 1] + 1)
+    key_range = (sum(v * s for v, s in zip(lo, strides, strict=True)),
+                 sum(v * s for v, s in zip(hi, strides, strict=True)))
+    if min(key_range) < -2**62 or max(key_range) >= 2**62:
+        return _unique_rows(pixels)  # 32-bit channels of wide range: keys would overflow
+    size = strides[0] * (hi[0] - lo[0] + 1)
+    lo, strides = np.array(lo, dtype=np.int64), np.array(strides, dtype=np.int64)
+    dims = np.array(hi, dtype=np.int64) - lo + 1
     # bincount copies its input to np.intp: up to 16 MP the keys are built in it
     # and counted at once; beyond, in 32 bits, block by block, so the copy stays small.
     one_block = len(pixels) <= 4 * BINCOUNT_BLOCK  # 16 MP
-    key_type = np.intp if one_block or int((lo + dims - 1) @ strides) >= 2**31 else np.int32
+    key_type = np.intp if one_block or key_range[1] >= 2**31 else np.int32
     # key = ravel_multi_index(pixels - lo, dims), built in place channel by
     # channel from the raw values (no (N, c) temporary), then shifted by lo.
     key = pixels[:, 0].astype(key_type)
@@ -173,6 +174,13 @@ def distinct_colours(image):
         keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     colours = np.stack(np.unravel_index(keys, tuple(dims)), axis=1) + lo
     return colours, counts, inverse
+
+
+def _unique_rows(pixels):
+    """``distinct_colours`` of pixels whose values do not pack into one integer key."""
+    colours, inverse, counts = np.unique(pixels, axis=0, return_inverse=True,
+                                         return_counts=True)
+    return colours, counts, inverse.ravel()
 
 
 def colour_histogram(colours_norm, counts, step=HISTOGRAM_STEP):
@@ -473,27 +481,19 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     return gmm, gamma, warm_up_history
 
 
-def normalised_colours(image, features=None):
-    """An image's distinct colours as the Z-scored points the mixture is fitted on.
+def zscore_colours(colours, counts, features=None, mean=None, std=None):
+    """Distinct colours (``distinct_colours``) as the Z-scored points EM is fitted on.
 
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c)
-    features : callable, optional
-        See ``segment``.
-
-    Returns
-    -------
-    colours_norm : ndarray of shape (n_colours, c)
-    counts, inverse : see ``distinct_colours``.
-    mean, std : ndarray of shape (c,)
-        The Z-score's, weighted by the pixel counts: those of all pixels.
+    ``features`` maps the colours first (see ``segment``). The Z-score is the
+    colours' own, weighted by their counts (that of all the pixels), or the
+    given ``mean`` and ``std`` of shape (c,) (a fitted model's). Returns
+    ``colours_norm`` of shape (n_colours, c), ``mean`` and ``std``.
     """
-    colours, counts, inverse = distinct_colours(image)
     # Channel by channel in memory (Fortran order): EM's passes run along it, 1/3 faster.
     colour_features = np.asfortranarray(features(colours) if features else colours, float)
-    mean, std = channel_stats(colour_features, counts)
-    return (colour_features - mean) / std, counts, inverse, mean, std
+    if mean is None:
+        mean, std = channel_stats(colour_features, counts)
+    return (colour_features - mean) / std, mean, std
 
 
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, features=None):
@@ -526,7 +526,8 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
         ``inverse`` (h * w,), each pixel's distinct colour.
     """
     start = time.perf_counter()
-    colours_norm, counts, inverse, mean, std = normalised_colours(image, features)
+    colours, counts, inverse = distinct_colours(image)
+    colours_norm, mean, std = zscore_colours(colours, counts, features)
     gmm, gamma, warm_up_history = fit_colours(colours_norm, counts, ncomp, iteration, tol, seed,
                                               progress)
     labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(image.shape[:2])
@@ -536,14 +537,16 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
         means_rgb = utils.label_means(image, labels, gmm.ncomp)
     return {"gmm": gmm, "labels": labels, "mean": mean, "std": std, "means_rgb": means_rgb,
             "n_colours": len(counts), "warm_up_history": warm_up_history,
+            "log_likelihood_history": gmm.log_likelihood_history, "converged": gmm.converged,
             "seconds": time.perf_counter() - start, "gamma": gamma, "inverse": inverse}
 
 
 def summary(result, image_path, k, seed):
-    """The JSON record of one fit (see README for the fields)."""
-    gmm, labels = result["gmm"], result["labels"]
+    """The JSON record of one fit (README lists the fields) from ``segment``'s result or a
+    ``gmmseg.Segmentation``, whose ``log_likelihood_history`` is the image's."""
+    gmm, labels, history = result["gmm"], result["labels"], result["log_likelihood_history"]
     n_pixels = labels.size
-    log_likelihood = gmm.log_likelihood_history[-1]
+    log_likelihood = history[-1]
     total = log_likelihood * n_pixels
     p = gmm.n_parameters()
     return {
@@ -551,9 +554,9 @@ def summary(result, image_path, k, seed):
         "k": k,
         "n_components": gmm.ncomp,
         "log_likelihood": log_likelihood,
-        "log_likelihood_history": gmm.log_likelihood_history,
-        "iterations": len(gmm.log_likelihood_history) - 1,
-        "converged": gmm.converged,
+        "log_likelihood_history": history,
+        "iterations": len(history) - 1,
+        "converged": result["converged"],
         "warm_up_iterations": max(len(result["warm_up_history"]) - 1, 0),
         "warm_up_log_likelihood_history": result["warm_up_history"],
         "bic": -2 * total + p * np.log(n_pixels),
@@ -570,30 +573,24 @@ def summary(result, image_path, k, seed):
 
 
 def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out="results",
-         show=False, progress=True, overwrite=False):
+         show=False, progress=True):
     """The lab's run: segment one image for one K and write its three files.
 
     Writes ``<stem>_k<K>_labels.png``, ``<stem>_k<K>_segmentation.png`` (the
     masks, ``utils.visualize``) and ``<stem>_k<K>.json`` (``summary``) into
-    ``out`` (``utils.save_result``). The command line does the same through
-    ``gmmseg.segment_file``, which checks every argument first and adds the
-    options beyond the lab.
+    ``out``, atomically. The command line writes them through
+    ``gmmseg.segment_file``, which also checks every argument, records the
+    image's fingerprint and refuses to replace another image's results.
 
     Parameters
     ----------
     image_path : str
     ncomp : int
         Number of components K.
-    iteration : int, default=100
-        At most this many EM steps.
-    tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+    iteration, tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
     out : str, default="results"
-        Folder for the files (created if missing).
     show : bool, default=False
         Also open the figure in a window.
-    overwrite : bool, default=False
-        Replace the results of another input of the same name stem
-        (``utils.check_outputs_free``); a rerun on the same image always may.
 
     Returns
     -------
@@ -601,14 +598,16 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
         The JSON record (``summary``).
     """
     image = utils.load_image(image_path)
-    stem = utils.file_stem(image_path)
-    utils.prepare_out(out)
-    source = utils.fingerprint(image_path)
-    utils.check_outputs_free([os.path.join(out, f"{stem}_k{ncomp}.json")], image_path, source,
-                             overwrite)
     result = segment(image, ncomp, iteration, tol, seed, progress)
-    record = {**summary(result, image_path, ncomp, seed), "source_sha256": source}
-    utils.save_result(image, result["labels"], record, out, stem, show)
+    record = summary(result, image_path, ncomp, seed)
+    os.makedirs(out, exist_ok=True)  # the same names as gmmseg.outputs.OutputNames
+    base = os.path.join(out, f"{os.path.splitext(os.path.basename(image_path))[0]}_k{ncomp}")
+    utils.write_png(base + "_labels.png", result["labels"])
+    utils.visualize(image, result["labels"], result["means_rgb"],
+                    result["log_likelihood_history"], title=f"GMM, k = {result['gmm'].ncomp}",
+                    path=base + "_segmentation.png", show=show,
+                    warm_up_history=result["warm_up_history"])
+    utils.write_json(base + ".json", record)
     return record
 
 

@@ -1,4 +1,4 @@
-"""Helpers for Lab 10: reading an image, writing files safely, drawing the result.
+"""Helpers for Lab 10: reading an image, writing a file atomically, drawing the result.
 
 Nothing here runs on import: matplotlib is imported only when a figure is drawn,
 so the module loads fast and works on a machine without a display. This module
@@ -81,9 +81,25 @@ def load_image(path):
                 if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS else "")
         raise InputError(f"{path}: not a readable image ({exc}){hint}") from None
     if frames > 1:
-        warnings.warn(f"{path} has {frames} frames: the first is segmented (--video segments "
-                      f"them all)", stacklevel=2)
+        warnings.warn(f"{path} has {frames} frames: the first is segmented "
+                      f"(gmmseg.segment_video, or --video, segments them all)", stacklevel=2)
     return _to_array(img)
+
+
+def image_array(img):
+    """A Pillow image as ``load_image`` reads a file: upright, (h, w, c) with c in {1, 3}.
+
+    Raises
+    ------
+    InputError
+        If the image cannot be decoded (a truncated file opened lazily).
+    """
+    try:
+        return _to_array(ImageOps.exif_transpose(img))
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"image: not a readable image ({exc})") from None
 
 
 def _to_array(img):
@@ -220,139 +236,6 @@ def write_json(path, record):
             json.dump(record, f, indent=1)
 
     write_atomic(path, write)
-
-
-def fingerprint(path):
-    """What tells one input's content from another's, as a hex SHA-256.
-
-    Of a file, its bytes; of a folder (a clip's frames), its file names and
-    sizes. Recorded with every result, so that a later run can tell its own
-    earlier outputs, which it may replace, from another input's.
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        for name in sorted(os.listdir(path)):
-            digest.update(f"{name}\0{os.path.getsize(os.path.join(path, name))}\0".encode())
-    else:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def check_outputs_free(records, source_path, source, overwrite=False):
-    """Refuse to replace the results of a different input.
-
-    A rerun on the same input (another k, say) may replace its own results;
-    an input of the same name stem but other content (``a.tif`` after
-    ``a.bmp``, a clip after an image of the same name) may not.
-
-    Parameters
-    ----------
-    records : iterable of str
-        The JSON records a run is about to write; each stands for the files
-        written beside it (same name prefix).
-    source_path : str
-        The input.
-    source : str
-        Its ``fingerprint``, which the caller records with its results too.
-    overwrite : bool, default=False
-        Replace them anyway.
-
-    Raises
-    ------
-    InputError
-        If a record exists and was made from other content (or, for a record
-        that predates fingerprints, from a file of another name).
-    """
-    if overwrite:
-        return
-    for path in records:
-        try:
-            with open(path) as f:
-                recorded = json.load(f)
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError):
-            recorded = {}
-        made_from = recorded.get("image", recorded.get("video", "?"))
-        if "source_sha256" in recorded:
-            same = recorded["source_sha256"] == source
-        else:
-            same = os.path.basename(os.path.normpath(str(made_from))) == os.path.basename(
-                os.path.normpath(os.fspath(source_path)))
-        if not same:
-            raise InputError(f"{path} holds the results of another input ({made_from}); "
-                             f"give --out another folder, or --overwrite to replace them")
-
-
-def file_stem(path):
-    """A file's or folder's name without its extension: the prefix of its outputs."""
-    return os.path.splitext(os.path.basename(os.path.normpath(os.fspath(path))))[0]
-
-
-def prepare_out(out):
-    """Create the output folder and make sure files can be written in it.
-
-    Called before any fitting, so that a folder that cannot take the results
-    fails in a second, not after the whole fit.
-
-    Raises
-    ------
-    InputError
-        If ``out`` is a file, cannot be created, or does not take a file.
-    """
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InputError(f"--out {out}: exists and is not a folder")
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
-
-
-def save_result(image, labels, record, out, stem, show=False, regions=None):
-    """Write a fit's label map, figure and JSON record, each atomically.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c)
-    labels : ndarray of shape (h, w), uint8
-    record : dict
-        The fit's record (``segmentation_GMM.summary``): its ``k``,
-        ``n_components``, ``n_colours``, ``means_rgb`` and histories are drawn.
-    out : str
-        An existing folder.
-    stem : str
-        File name prefix: the files are ``<stem>_k<K>_labels.png``,
-        ``<stem>_k<K>_segmentation.png`` and ``<stem>_k<K>.json``.
-    show : bool, default=False
-        Also open the figure in a window.
-    regions : ndarray of shape (h, w), optional
-        Painted in the figure's second panel (``visualize``).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    base = os.path.join(out, f"{stem}_k{record['k']}")
-    fitted = record["n_components"]
-    asked = "" if fitted == record["k"] else (
-        f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
-    # Pillow compresses without holding the GIL: the label map is written on
-    # the other core while matplotlib draws (0.1 s at 11 MP).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        labels_written = pool.submit(write_png, base + "_labels.png", labels)
-        visualize(image, labels, np.asarray(record["means_rgb"]),
-                  record["log_likelihood_history"],
-                  title=(f"{stem}: GMM, k = {fitted}{asked}, "
-                         f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
-                  path=base + "_segmentation.png", show=show, regions=regions,
-                  warm_up_history=record["warm_up_log_likelihood_history"])
-        labels_written.result()
-    write_json(base + ".json", record)
 
 
 def display_copy(image, labels):

@@ -219,7 +219,8 @@ def main():
     r = results["sklearn loop"]
     print(f"| scikit-learn loop, one process | {r['images']} | {r['seconds']:.1f} | "
           f"{r['images_per_s']:.3f} | |")
-    print(f"| `--jobs 2`, first 10 images | 10 | | | {results['jobs 2, 10 images']['peak_mb']:.0f} |")
+    peak = results["jobs 2, 10 images"]["peak_mb"]
+    print(f"| `--jobs 2`, first 10 images | 10 | | | {peak:.0f} |")
     r = results["48 MP, k = 8"]
     print(f"| one 48 MP photo, k = 8 | 1 | {r['seconds']:.1f} | | {r['peak_mb']:.0f} "
           f"({r['bytes_per_pixel']:.1f} bytes/pixel) |")

@@ -66,7 +66,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import utils  # after the path is set
-from gmmseg import batch, hierarchy, scores, selection
+from gmmseg import batch, hierarchy, outputs, scores, selection
 
 # Each setting is the keyword arguments of ``gmmseg.segment`` (and the CLI's flags).
 SETTINGS = {
@@ -156,7 +156,7 @@ def evaluate(data, ids, settings, ks, jobs=None):
                                        truth=os.path.join(data, "truth"), **SETTINGS[setting]):
                 if row["error"]:
                     sys.exit(f"error: {row['image']}: {row['error']}")
-                rows.append({"id": utils.file_stem(row["image"]), "setting": setting,
+                rows.append({"id": outputs.file_stem(row["image"]), "setting": setting,
                              "k": row["k"], "pri": row["pri"], "voi": row["voi"],
                              "seconds": row["seconds"],
                              "record": {name: row[name]
@@ -200,7 +200,7 @@ def evaluate_hierarchy(data, ids, truths, jobs=None):
                                        hierarchy=True, **options):
                 if row["error"]:
                     sys.exit(f"error: {row['image']}: {row['error']}")
-                image = ids.index(utils.file_stem(row["image"]))
+                image = ids.index(outputs.file_stem(row["image"]))
                 seconds[image, column] = row["seconds"]
                 fine, merges = hierarchy.load_hierarchy(os.path.join(
                     folder, f"{ids[image]}_k{setting['k']}_hierarchy.npz"))
@@ -295,7 +295,7 @@ def comparison_markdown(methods, n_images):
               "|---|" + "---|" * FOLDS]
     for name, (_, figures, _, labels) in methods.items():
         cells = [f"{labels[p]}; {labels[v]}"
-                 for p, v in zip(figures["chosen_pri"], figures["chosen_voi"])]
+                 for p, v in zip(figures["chosen_pri"], figures["chosen_voi"], strict=False)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -314,7 +314,7 @@ def em_iteration(repeat):
         result[name] = statistics.median(seconds for seconds, _, _ in runs)
         result[name + "_parameters"] = runs[0][1]
         result[name + "_log_likelihood"] = runs[0][2]
-    for a, b in zip(result.pop("ours_parameters"), result.pop("sklearn_parameters")):
+    for a, b in zip(result.pop("ours_parameters"), result.pop("sklearn_parameters"), strict=False):
         assert np.allclose(a, b, rtol=1e-6, atol=1e-9), "the two EM steps disagree"
     assert np.isclose(result.pop("ours_log_likelihood"), result.pop("sklearn_log_likelihood"),
                       rtol=1e-9), "the two E-steps disagree"

@@ -199,9 +199,10 @@ def main():
     results = {}
     for name, run in runs.items():
         end_to_end = [args.frames / t for t in run["clip"]]
-        marginal = [(args.frames - PREFIX) / (t - p) for t, p in zip(run["clip"], run["prefix"])]
+        marginal = [(args.frames - PREFIX) / (t - p)
+                    for t, p in zip(run["clip"], run["prefix"], strict=True)]
         cpu = [1000 * (c - p) / (args.frames - PREFIX)
-               for c, p in zip(run["cpu"], run["prefix_cpu"])]
+               for c, p in zip(run["cpu"], run["prefix_cpu"], strict=False)]
         results[name] = {"end_to_end_fps": end_to_end, "marginal_fps": marginal,
                          "marginal_cpu_ms_per_frame": cpu,
                          "seconds": run["clip"], "prefix_seconds": run["prefix"],

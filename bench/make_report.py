@@ -41,7 +41,7 @@ import bench_video
 
 import segmentation_GMM as gmm_lab
 import utils
-from gmmseg import pipeline, selection, video, video_io
+from gmmseg import outputs, pipeline, selection, video, video_io
 
 RESULTS = "results"  # relative to ROOT; main() runs from ROOT
 TEMPLATE = os.path.join("bench", "report_template.md")
@@ -387,7 +387,7 @@ def sweep(path, written):
     with tempfile.TemporaryDirectory() as out:
         records = pipeline.segment_file(path, list(KS), max_iter=MAX_ITERATIONS,
                                         random_state=SEED, out=out, progress=False)
-        name = pipeline.sweep_name(stem, KS) + ".png"
+        name = outputs.sweep_name(stem, KS) + ".png"
         shutil.copy(os.path.join(out, name), os.path.join(RESULTS, name))
         written.append(name)
         for name in README_FILES:

@@ -5,7 +5,11 @@ The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 
 =============  ==========================================================
 ``pipeline``   ``segment`` (the public entry) and ``segment_file``
-``params``     every parameter's check, shared by the entries and the CLI
+``model``      ``fit``, ``MixtureModel`` (segment, save), ``load_model``
+``options``    ``Options``: every segmentation option, checked once
+``result``     ``Segmentation``, what ``segment`` returns
+``params``     the checks and bounds of every parameter
+``outputs``    output names, provenance, collision checks, a fit's files
 ``features``   CIELAB, pixel position, smoothing of responsibilities
 ``regions``    connected regions, folding small ones, merging similar ones
 ``hierarchy``  the regions merged pair by pair into one; cuts of it; its file
@@ -19,21 +23,32 @@ The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 Use::
 
     import gmmseg
-    result = gmmseg.segment(image, n_components=4)   # an array or a path
-    result["labels"]       # (h, w) uint8, the component of each pixel
-    result["gmm"].mus      # the fitted mixture: .mus, .covs, .priors
+    result = gmmseg.segment(image, n_components=4)   # an array, PIL image or path
+    result.labels          # (h, w) uint8, the component of each pixel
+    result.model.gmm.mus   # the fitted mixture: .mus, .covs, .priors
+
+    model = gmmseg.fit([image_a, image_b], 4)         # one mixture for many images
+    model.segment(image_c).labels                     # no refit
+    model.save("colours.json"); gmmseg.load_model("colours.json")
 
 Every parameter is checked at the entry; a bad one raises ``ValueError``
-naming it. The names are loaded on first use, so importing the package is
+(``gmmseg.ParameterError``) naming it. The names are loaded on first use, so
+importing the package is
 instant.
 """
 
 import importlib
 
 __all__ = [
+    "MixtureModel",
+    "Options",
+    "ParameterError",
+    "Segmentation",
     "choose_k",
     "cut_hierarchy",
+    "fit",
     "load_hierarchy",
+    "load_model",
     "load_truth",
     "segment",
     "segment_file",
@@ -43,7 +58,9 @@ __all__ = [
 
 _WHERE = {"segment": "pipeline", "segment_file": "pipeline", "segment_video": "video",
           "truth_scores": "scores", "load_truth": "scores", "choose_k": "selection",
-          "cut_hierarchy": "hierarchy", "load_hierarchy": "hierarchy"}
+          "cut_hierarchy": "hierarchy", "load_hierarchy": "hierarchy", "fit": "model",
+          "load_model": "model", "MixtureModel": "model", "Options": "options",
+          "Segmentation": "result", "ParameterError": "params"}
 
 # Names that say more at the package's level than in their module.
 _RENAMED = {"cut_hierarchy": "cut"}

@@ -25,8 +25,10 @@ from tqdm import tqdm
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import pipeline, selection
-from gmmseg.params import check_components, check_int, check_segment_params
+from gmmseg import outputs, pipeline, selection
+from gmmseg.model import fit_colour_counts
+from gmmseg.options import make_options
+from gmmseg.params import ParameterError, check_bool, check_components, check_int
 from gmmseg.video_io import natural_key
 
 __all__ = ["SUMMARY_FIELDS", "expand_inputs", "is_batch", "natural_key", "process_image",
@@ -97,18 +99,19 @@ def expand_inputs(patterns):
 def pair_truths(paths, folder):
     """Each image's human segmentation in ``folder``, found by the image's stem."""
     if not os.path.isdir(folder):
-        raise utils.InputError(f"--truth {folder}: several images need a folder of truths, "
-                               f"one per image stem")
+        raise ParameterError("truth", f"truth {folder}: several images need a folder of "
+                                      f"truths, one per image stem")
     by_stem = {}
     for name in os.listdir(folder):
         stem, extension = os.path.splitext(name)
         if extension.lower() in TRUTH_EXTENSIONS:
             by_stem.setdefault(stem, os.path.join(folder, name))
-    missing = [path for path in paths if utils.file_stem(path) not in by_stem]
+    missing = [path for path in paths if outputs.file_stem(path) not in by_stem]
     if missing:
-        raise utils.InputError(f"--truth {folder}: no truth for {len(missing)} image(s), "
-                               f"e.g. {missing[0]} (looked for <stem>.npz, .npy, .mat, .png ...)")
-    return {path: by_stem[utils.file_stem(path)] for path in paths}
+        raise ParameterError("truth", f"truth {folder}: no truth for {len(missing)} image(s), "
+                                      f"e.g. {missing[0]} (looked for <stem>.npz, .npy, .mat, "
+                                      f".png ...)")
+    return {path: by_stem[outputs.file_stem(path)] for path in paths}
 
 
 def _row(record, error=""):
@@ -118,15 +121,18 @@ def _row(record, error=""):
     return row
 
 
-def process_image(path, n_components, options, out, truth=None, overwrite=False, threads=None):
+def process_image(path, job, truth=None, threads=None):
     """One batch task: segment one image file and write its outputs.
 
     Parameters
     ----------
     path : str
-    n_components, options : see ``run_batch``; ``options`` are the keywords
-        of ``pipeline.segment_file``.
-    out, truth, overwrite : see ``pipeline.segment_file``.
+    job : dict
+        The keywords of ``pipeline.segment_file`` that every image shares
+        (``n_components``, ``options``, ``out``, ``overwrite``, ``k_max``,
+        ``criterion``, ``model``).
+    truth : str, optional
+        This image's human segmentation.
     threads : int, optional
         Threads BLAS and OpenMP may use in this task (worker processes share
         the machine's cores).
@@ -141,8 +147,7 @@ def process_image(path, n_components, options, out, truth=None, overwrite=False,
 
     try:
         with threadpool_limits(limits=threads):
-            records = pipeline.segment_file(path, n_components, out=out, truth=truth,
-                                            overwrite=overwrite, progress=False, **options)
+            records = pipeline.segment_file(path, truth=truth, progress=False, **job)
     except utils.InputError as exc:
         return [_row({"image": path}, str(exc))]
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
@@ -150,6 +155,31 @@ def process_image(path, n_components, options, out, truth=None, overwrite=False,
     finally:
         _trim_memory()
     return [_row(record) for record in records]
+
+
+def count_colours(path, options, threads=None):
+    """One task of a shared model's first pass: an image's distinct colours and counts.
+
+    Returns
+    -------
+    counted : (colours, counts, top) or str
+        ``distinct_colours``' first two and ``utils.max_value`` of the image,
+        for ``model.fit_colour_counts``; or why the image cannot be used.
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=threads):
+            image = utils.load_image(path)
+            options.check_for(image.shape)
+            colours, counts, _ = sg.distinct_colours(image)
+        return colours, counts, utils.max_value(image)
+    except utils.InputError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
+        return _first_line(exc)
+    finally:
+        _trim_memory()
 
 
 def _trim_memory():
@@ -170,53 +200,66 @@ def _trim_memory():
         pass
 
 
-def finished_rows(path, n_components, options, out):
+def finished_rows(path, job):
     """The rows of an earlier run of ``path`` with these settings, or None.
 
     A run is finished when the last file it writes exists and was made from
-    this image's content with the same settings: the sweep's JSON with
-    several k (or "auto"), else the one k's record.
+    this image's content with the same settings (and the same model, if
+    one labels the images): the sweep's JSON with several k (or "auto"), else
+    the one k's record.
+
+    Parameters
+    ----------
+    path : str
+    job : dict
+        As ``process_image`` takes it.
     """
-    stem = utils.file_stem(path)
+    stem = outputs.file_stem(path)
+    n_components, options, out, model = (job["n_components"], job["options"], job["out"],
+                                         job["model"])
     auto = n_components == "auto"
-    ks = (list(range(2, options["k_max"] + 1)) if auto
-          else [n_components] if isinstance(n_components, int) else n_components)
-    sweep = pipeline.sweep_base(out, stem, ks, auto)
-    last = sweep + ".json" if sweep else os.path.join(out, f"{stem}_k{ks[0]}.json")
+    if model is not None:
+        model, settings_model = pipeline.resolve_model(model)
+        options = model.label_options(model.check_options(options))
+        ks = [model.n_components]
+    else:
+        ks = (list(range(2, job["k_max"] + 1)) if auto
+              else [n_components] if isinstance(n_components, int) else n_components)
+    sweep = outputs.sweep_base(out, stem, ks, auto)
+    last = sweep + ".json" if sweep else outputs.OutputNames(out, stem, ks[0]).record
     try:
         with open(last) as f:
             record = json.load(f)
-        settings = {"seed": options["random_state"],
-                    **{name: options[name] for name in pipeline.RECORDED_OPTIONS}}
+        settings = {"seed": options.random_state, **options.record()}
+        if model is not None:
+            settings["model"] = settings_model
         if "criterion" in record:  # a sweep: its star (and the auto choice) too
-            settings["criterion"] = options["criterion"]
-        if record.get("source_sha256") != utils.fingerprint(path) or any(
+            settings["criterion"] = job["criterion"]
+        if record.get("source_sha256") != outputs.fingerprint(path) or any(
                 record.get(name) != value for name, value in settings.items()):
             return None
         wanted = [record["marked_k"]] if auto else ks
         rows = []
         for k in wanted:
-            with open(os.path.join(out, f"{stem}_k{k}.json")) as f:
+            with open(outputs.OutputNames(out, stem, k).record) as f:
                 rows.append(_row(json.load(f)))
         return rows
     except (OSError, ValueError, KeyError):
         return None
 
 
-def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, resume=False,
-              truth=None, overwrite=False, progress=True, max_iter=100, tol=sg.TOL,
-              random_state=0, k_max=selection.K_MAX, criterion="gain", color_space="rgb",
-              spatial=0.0, smooth=0.0, min_region=0, merge=0.0, hierarchy=False, regions=None,
-              level=None):
+def run_batch(patterns, n_components=4, *, options=None, out="results", jobs=None, dask=None,
+              resume=False, truth=None, overwrite=False, progress=True, k_max=selection.K_MAX,
+              criterion="gain", model=None, shared_model=False, save_model=None, **kwargs):
     """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
 
     Parameters
     ----------
     patterns : list of str
         Files, folders and glob patterns (``expand_inputs``).
-    n_components, max_iter, tol, random_state, k_max, criterion, color_space, spatial,
-    smooth, min_region, merge, hierarchy, regions, level, overwrite
-        As ``pipeline.segment_file`` takes them, for every image.
+    n_components, options, k_max, criterion, overwrite, model
+        As ``pipeline.segment_file`` takes them, for every image; keyword
+        arguments of the options' names replace some options.
     out : str, default="results"
         Folder for every image's outputs and ``summary.csv``.
     jobs : int, optional
@@ -233,6 +276,13 @@ def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, 
         A folder of human segmentations, one per image stem (``pair_truths``).
     progress : bool, default=True
         A tqdm bar over the images, with an ETA.
+    shared_model : bool, default=False
+        Fit one mixture on all the images (the workers count each image's
+        colours, the counts are pooled, one fit here: ``model.fit_colour_counts``)
+        and label every image with it, so that label k is the same colour
+        class in every image. Needs one ``n_components``; not with ``model``.
+    save_model : str, optional
+        With ``shared_model``: write that model there; the records name it.
 
     Returns
     -------
@@ -242,72 +292,136 @@ def run_batch(patterns, n_components=4, *, out="results", jobs=None, dask=None, 
 
     Raises
     ------
-    InputError
-        Before any image is fitted: a bad parameter, a name that matches no
-        image, two images of one name stem, a missing truth, an unusable ``out``.
+    ValueError
+        ``utils.InputError`` before any image is fitted: a bad parameter, a
+        name that matches no image, two images of one name stem, a missing
+        truth, an unusable ``out``.
     KeyboardInterrupt
         After the images in flight have stopped and ``summary.csv`` holds the
         finished ones.
     """
-    ks = check_components(n_components, k_max)
-    ks = ks if ks == "auto" else ks[0] if len(ks) == 1 else ks
+    options = make_options(options, **kwargs)
+    check_bool(shared_model, "shared_model")
     jobs = check_int(jobs if jobs is not None else os.cpu_count() or 1, "jobs", 1, 256)
-    # What does not depend on the image is checked now, on a stand-in of
-    # any size; the bounds that do (smooth, min_region, lab on grey) with
-    # each image.
-    checked = check_segment_params(_STAND_IN, max_iter, tol, random_state, color_space,
-                                   spatial, smooth, min_region, merge, hierarchy, regions, level)
-    options = {"max_iter": max_iter, "tol": tol, "random_state": random_state, "k_max": k_max,
-               "criterion": criterion, "color_space": color_space, "spatial": spatial,
-               "smooth": smooth, "min_region": min_region, "merge": merge,
-               "hierarchy": checked["hierarchy"], "regions": regions, "level": level}
+    if model is not None:
+        if shared_model:
+            raise ParameterError(("shared_model", "model"), "shared_model fits the model that "
+                                                            "model gives; give one")
+        loaded = pipeline.resolve_model(model)[0]
+        loaded.check_options(options)
+        if n_components is not None and n_components != loaded.n_components:
+            raise ParameterError("n_components", f"n_components {n_components}: the model "
+                                                 f"has {loaded.n_components} components")
+        ks = None
+    else:
+        ks = check_components(4 if n_components is None else n_components, k_max)
+        ks = ks if ks == "auto" else ks[0] if len(ks) == 1 else ks
+    if shared_model and not isinstance(ks, int):
+        raise ParameterError(("shared_model", "n_components"),
+                             "shared_model fits one model: give one n_components")
+    if save_model is not None and not shared_model:
+        raise ParameterError(("save_model", "shared_model"),
+                             "save_model in a batch writes its shared model: add shared_model "
+                             "(each image has its own mixture otherwise)")
     paths = expand_inputs(patterns)
     stems = {}
     for path in paths:
-        other = stems.setdefault(utils.file_stem(path), path)
+        other = stems.setdefault(outputs.file_stem(path), path)
         if other != path:
-            raise utils.InputError(f"{other} and {path} share the name stem of their outputs; "
-                                   f"run them into separate --out folders")
+            raise ParameterError("out", f"{other} and {path} share the name stem of their "
+                                        f"outputs; run them into separate out folders")
     truths = pair_truths(paths, truth) if truth is not None else {}
-    utils.prepare_out(out)
+    outputs.prepare_out(out)
+    if save_model is not None:
+        pipeline.check_model_free(save_model, overwrite)
+    job = {"n_components": ks, "options": options, "out": out, "overwrite": overwrite,
+           "k_max": k_max, "criterion": criterion, "model": model}
     rows_by_path = {}
-    if resume:
-        finished = {path: finished_rows(path, ks, options, out) for path in paths}
-        rows_by_path = {path: rows for path, rows in finished.items() if rows is not None}
-    todo = [path for path in paths if path not in rows_by_path]
     executor, threads, slots = _executor(jobs, dask)
-    bar = tqdm(total=len(todo), desc="images", unit="image", disable=None if progress else True)
     try:
         with executor:
-            pending = {}
             try:
-                for path in todo:
-                    if len(pending) >= slots:
-                        _collect(pending, rows_by_path, bar)
-                    try:
-                        future = executor.submit(process_image, path, ks, options, out,
-                                                 truths.get(path), overwrite, threads)
-                    except cf.BrokenExecutor as exc:  # a worker died: the rest cannot run
-                        future = cf.Future()
-                        future.set_exception(exc)
-                    pending[future] = path
-                while pending:
-                    _collect(pending, rows_by_path, bar)
+                if shared_model:
+                    shared = _fit_shared(executor, threads, slots, paths, ks, options,
+                                         rows_by_path, progress)
+                    if save_model is not None:
+                        shared.save(save_model)
+                    job.update(model=shared if save_model is None else os.fspath(save_model),
+                               n_components=None)
+                if resume:
+                    for path in paths:
+                        rows = None if path in rows_by_path else finished_rows(path, job)
+                        if rows is not None:
+                            rows_by_path[path] = rows
+                todo = [path for path in paths if path not in rows_by_path]
+                _run_tasks(executor, slots, todo, rows_by_path, progress, "images",
+                           lambda path: (process_image, path, job, truths.get(path), threads))
             except KeyboardInterrupt:
                 # The workers had the signal too: their atomic writes leave
                 # nothing half-written. The queued tasks are dropped.
                 executor.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
-        bar.close()
         rows = [row for path in paths for row in rows_by_path.get(path, [])]
         write_summary(os.path.join(out, "summary.csv"), rows, len(paths))
     return rows
 
 
-# A 3-channel image as large as any (no memory: one broadcast byte), for the
-# checks that do not depend on the image.
-_STAND_IN = np.broadcast_to(np.zeros(1, np.uint8), (1 << 16, 1 << 16, 3))
+def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_path,
+                progress):
+    """A shared model's first pass: every image's colours counted by the workers, one fit.
+
+    An image that cannot be read, or whose channels or type differ from the
+    first readable image's, gets its error row in ``rows_by_path`` and is not
+    labelled.
+    """
+    counted = {}
+    _run_tasks(executor, slots, paths, counted, progress, "counting colours",
+               lambda path: (count_colours, path, options, threads), rows=False)
+    kept, kind = [], None
+    for path in paths:
+        result = counted[path]
+        if isinstance(result, str):
+            rows_by_path[path] = [_row({"image": path}, result)]
+            continue
+        colours = result[0]
+        this = (colours.shape[1], colours.dtype.str)
+        kind = kind or this
+        if this != kind:
+            rows_by_path[path] = [_row({"image": path}, (
+                f"{path}: {colours.shape[1]} channel(s) of {colours.dtype.name}; the shared "
+                f"model is fitted on {kind[0]} of {np.dtype(kind[1]).name}"))]
+            continue
+        kept.append(result)
+    if not kept:
+        raise utils.InputError("no image could be read to fit the shared model")
+    return fit_colour_counts(kept, n_components, options, progress)
+
+
+def _run_tasks(executor, slots, paths, results, progress, what, task, rows=True):
+    """Run one task per path, at most ``slots`` in flight, with a tqdm bar.
+
+    ``task(path)`` gives ``(function, *arguments)``; each result goes into
+    ``results[path]``. With ``rows``, results are summary rows and a failed
+    image is reported on one line.
+    """
+    bar = tqdm(total=len(paths), desc=what, unit="image", disable=None if progress else True)
+    pending = {}
+    try:
+        for path in paths:
+            if len(pending) >= slots:
+                _collect(pending, results, bar, rows)
+            function, *arguments = task(path)
+            try:
+                future = executor.submit(function, *arguments)
+            except cf.BrokenExecutor as exc:  # a worker died: the rest cannot run
+                future = cf.Future()
+                future.set_exception(exc)
+            pending[future] = path
+        while pending:
+            _collect(pending, results, bar, rows)
+    finally:
+        bar.close()
 
 
 def _executor(jobs, dask):
@@ -316,12 +430,12 @@ def _executor(jobs, dask):
         try:
             from dask.distributed import Client
         except ImportError:
-            raise utils.InputError("--dask needs Dask: pip install -r requirements-dask.txt"
-                                   ) from None
+            raise ParameterError("dask", "dask needs Dask: pip install -r "
+                                         "requirements-dask.txt") from None
         try:
             client = Client(dask, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise utils.InputError(f"--dask {dask}: no scheduler answers ({exc})") from None
+            raise ParameterError("dask", f"dask {dask}: no scheduler answers ({exc})") from None
         slots = max(1, sum(client.nthreads().values()))
         return _DaskExecutor(client), 1, slots
     if jobs == 1:
@@ -334,18 +448,18 @@ def _executor(jobs, dask):
             threads, jobs)
 
 
-def _collect(pending, rows_by_path, bar):
-    """Wait for one task, keep its rows, report a failure on one line."""
+def _collect(pending, results, bar, rows=True):
+    """Wait for one task and keep its result; with ``rows``, report a failure on one line."""
     finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
     for future in finished:
         path = pending.pop(future)
         try:
-            rows = future.result()
+            result = future.result()
         except Exception as exc:  # noqa: BLE001 - the task itself died: a worker killed,
             # a cluster that cannot unpickle it; the image fails, the batch goes on.
-            rows = [_row({"image": path}, _first_line(exc))]
-        rows_by_path[path] = rows
-        error = rows[0]["error"] if rows else ""
+            result = [_row({"image": path}, _first_line(exc))] if rows else _first_line(exc)
+        results[path] = result
+        error = (result[0]["error"] if result else "") if rows else ""
         if error:
             bar.write(f"error: {error if path in error else f'{path}: {error}'}",
                       file=sys.stderr)

@@ -9,12 +9,13 @@ inside the functions that use them, so ``--help`` answers at once.
 
 import argparse
 import os
+import re
 import sys
 import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import batch, features, hierarchy, selection, video_io
+from gmmseg import batch, features, hierarchy, outputs, selection, video_io
 
 __all__ = ["main", "parse_args"]
 
@@ -68,7 +69,7 @@ def parse_args(argv=None):
                              "of frames in natural order (frame2 before frame10); writes a "
                              "segmented clip, the labels (.npy), a frames figure and a JSON "
                              "record per K")
-    parser.add_argument("--k", nargs="+", type=_k_value, default=[4], metavar="K",
+    parser.add_argument("--k", nargs="+", type=_k_value, metavar="K",
                         help=f"number of components, 1 to {sg.MAX_COMPONENTS}; several values "
                              f"fit each in turn and draw a sweep figure; 'auto' fits 2..K-MAX "
                              f"and keeps one (see --k-criterion; default: 4)")
@@ -111,6 +112,17 @@ def parse_args(argv=None):
                            " its workers read and write on a shared file system")
     many.add_argument("--resume", action="store_true",
                       help="skip images whose outputs are already complete with these settings")
+    many.add_argument("--shared-model", action="store_true",
+                      help="fit one mixture on all the images (their colours pooled) and label "
+                           "every image with it, so that label k is the same colour class in "
+                           "every image; needs one --k")
+    models = parser.add_argument_group("models (see docs/model.md)")
+    models.add_argument("--save-model", metavar="PATH",
+                        help="write the fitted model (JSON) to PATH: of the one --k, of the k "
+                             "--k auto keeps, or a batch's --shared-model")
+    models.add_argument("--model", metavar="PATH",
+                        help="label with the model saved at PATH instead of fitting one (its k, "
+                             "colour space and features); for --video, the starting mixture")
     quality = parser.add_argument_group("segment quality (images only; see docs/quality.md)")
     quality.add_argument("--color-space", choices=features.COLOR_SPACES, default="rgb",
                          help="colour features: Z-scored RGB, or CIELAB, closer to "
@@ -151,18 +163,27 @@ def parse_args(argv=None):
                               "named by image stem; prints and records PRI, VoI (bits) and "
                               "ARI")
     args = parser.parse_args(argv)
-    if args.k == ["auto"]:
+    if args.model is not None and args.save_model is not None:
+        parser.error("--save-model writes a fitted model; with --model nothing is fitted")
+    if args.video is not None and (args.save_model or args.shared_model):
+        parser.error("--save-model and --shared-model are for images, not --video")
+    if args.k is None:
+        args.k = None if args.model is not None else [4]
+    elif args.k == ["auto"]:
         args.k = "auto"
+    if args.model is not None and args.k is not None and (args.k == "auto" or len(args.k) > 1):
+        parser.error("--model labels with the model's k: give no --k, or that one")
     if args.k_max is not None and args.k != "auto":
         parser.error("--k-max is for --k auto")
-    if args.k_criterion is not None and args.k != "auto" and len(args.k) == 1:
+    if args.k_criterion is not None and args.k != "auto" and len(args.k or []) < 2:
         parser.error("--k-criterion chooses among several k: give --k auto or several values")
     if args.fps is not None and args.video is None:
         parser.error("--fps is for --video")
     if args.preset is not None and args.video is None:
         parser.error("--preset is for --video")
     args.batch = args.video is None and (args.jobs is not None or args.dask is not None
-                                         or args.resume or batch.is_batch(args.image))
+                                         or args.resume or args.shared_model
+                                         or batch.is_batch(args.image))
     if args.video is not None and (args.jobs is not None or args.dask or args.resume):
         parser.error("--jobs, --dask and --resume are for images, not --video")
     if args.batch and args.show:
@@ -178,47 +199,78 @@ def parse_args(argv=None):
     return args
 
 
+# The command line's name of each parameter, for its messages.
+FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
+         "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
+         "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
+         "hierarchy": "--hierarchy", "n_regions": "--regions", "level": "--level",
+         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps",
+         "preset": "--preset", "jobs": "--jobs", "dask": "--dask", "out": "--out",
+         "overwrite": "--overwrite", "truth": "--truth", "model": "--model",
+         "save_model": "--save-model", "shared_model": "--shared-model", "image": "--image"}
+
+
+def in_flags(message, parameters):
+    """A library message with each parameter's name (its first mention) as the CLI's flag."""
+    for name in parameters:
+        if name in FLAGS:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])",
+                             lambda _, flag=FLAGS[name]: flag, message, count=1)
+    return message
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    return f"warning: {message}\n"
+    text = str(message)
+    return f"warning: {in_flags(text, getattr(message, 'parameters', ()))}\n"
+
+
+def _options(args):
+    """The segmentation options the flags give."""
+    from gmmseg.options import Options
+
+    return Options(max_iter=args.iters, tol=args.tol, random_state=args.seed,
+                   color_space=args.color_space, spatial=args.spatial, smooth=args.smooth,
+                   min_region=args.min_region, merge=args.merge, hierarchy=args.hierarchy,
+                   n_regions=args.regions, level=args.level)
 
 
 def _run(args):
     """Do what the flags ask; return the records (or a batch's summary rows)."""
     from gmmseg.pipeline import segment_file
 
+    options = _options(args)
     if args.batch:
-        return batch.run_batch(args.image, args.k, out=args.out, jobs=args.jobs, dask=args.dask,
-                         resume=args.resume, truth=args.truth, overwrite=args.overwrite,
-                         max_iter=args.iters, tol=args.tol, random_state=args.seed,
-                         k_max=args.k_max, criterion=args.k_criterion,
-                         color_space=args.color_space, spatial=args.spatial,
-                         smooth=args.smooth, min_region=args.min_region, merge=args.merge,
-                         hierarchy=args.hierarchy, regions=args.regions, level=args.level)
+        n_components = args.k if args.k in (None, "auto") or len(args.k) > 1 else args.k[0]
+        return batch.run_batch(args.image, n_components, options=options, out=args.out,
+                               jobs=args.jobs, dask=args.dask, resume=args.resume,
+                               truth=args.truth, overwrite=args.overwrite, k_max=args.k_max,
+                               criterion=args.k_criterion, model=args.model,
+                               shared_model=args.shared_model, save_model=args.save_model)
     if args.video is None:
-        return segment_file(args.image[0], args.k, max_iter=args.iters, tol=args.tol,
-                            random_state=args.seed, out=args.out, show=args.show,
-                            k_max=args.k_max, criterion=args.k_criterion,
-                            color_space=args.color_space, spatial=args.spatial,
-                            smooth=args.smooth, min_region=args.min_region, merge=args.merge,
-                            hierarchy=args.hierarchy, regions=args.regions, level=args.level,
-                            truth=args.truth, overwrite=args.overwrite)
+        return segment_file(args.image[0], args.k, options=options, out=args.out,
+                            show=args.show, k_max=args.k_max, criterion=args.k_criterion,
+                            truth=args.truth, overwrite=args.overwrite,
+                            model=args.model, save_model=args.save_model)
     from gmmseg.params import check_components
     from gmmseg.video import segment_video
 
+    if args.model is not None:
+        return [segment_video(args.video, args.k and args.k[0], options=options,
+                              out=args.out, fps=args.fps, show=args.show,
+                              overwrite=args.overwrite, preset=args.preset, model=args.model)]
     ks = check_components(args.k, args.k_max)
     if ks == "auto":
-        raise utils.InputError("n_components (--k) auto is for images; give a video its k")
-    return [segment_video(args.video, k, max_iter=args.iters, tol=args.tol,
-                          random_state=args.seed, out=args.out, fps=args.fps, show=args.show,
-                          overwrite=args.overwrite, preset=args.preset)
+        raise utils.InputError("--k auto is for images; give a video its k")
+    return [segment_video(args.video, k, options=options, out=args.out, fps=args.fps,
+                          show=args.show, overwrite=args.overwrite, preset=args.preset)
             for k in ks]
 
 
 def _report(records, args):
     """The console lines: one per record, the scores, the choice of k, the sweep table."""
     for record in records:
-        stem = utils.file_stem(record.get("video", record.get("image")))
-        files = os.path.join(args.out, f"{stem}_k{record['k']}*")
+        stem = outputs.file_stem(record.get("video", record.get("image")))
+        files = outputs.OutputNames(args.out, stem, record["k"]).pattern
         if "video" in record:
             print(f"k={record['k']}: {record['frames']} frames, "
                   f"{len(record['refit_frames'])} refitted, "
@@ -251,7 +303,7 @@ def main(argv=None):
     try:
         records = _run(args)
     except utils.InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_flags(str(exc), getattr(exc, 'parameters', ()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -16,6 +16,8 @@ __all__ = [
     "fit_spatial",
     "smoothed_argmax",
     "spatial_argmax",
+    "spatial_gamma",
+    "spatial_log_likelihood",
 ]
 
 COLOR_SPACES = ("rgb", "lab")
@@ -133,9 +135,6 @@ def fit_spatial(colours_norm, inverse, shape, ncomp, spatial, iteration=100, tol
     -------
     gmm : GMM
         Over c + 2 features.
-    component_gamma : callable
-        ``component_gamma(k)``, ndarray of shape (h * w,): every pixel's
-        responsibility of component k, computed block by block.
     """
     n = inverse.size
     if n > SPATIAL_SAMPLE:
@@ -149,6 +148,26 @@ def fit_spatial(colours_norm, inverse, shape, ncomp, spatial, iteration=100, tol
     initial_mus, initial_priors, initial_covs = sg.kmeans(ncomp, datas, seed=seed)
     gmm = sg.GMM(ncomp, initial_mus, initial_covs, initial_priors)
     gmm.fit(datas, iteration, tol=tol, progress=progress)
+    return gmm
+
+
+def spatial_gamma(gmm, colours_norm, inverse, shape, spatial):
+    """Every pixel's responsibilities under a mixture of colour and position, lazily.
+
+    Parameters
+    ----------
+    gmm : GMM
+        Fitted on colour and position (``fit_spatial``).
+    colours_norm, inverse, shape, spatial : see ``pixel_chunks``.
+
+    Returns
+    -------
+    component_gamma : callable
+        ``component_gamma(k)``, ndarray of shape (h * w,): every pixel's
+        responsibility of component k, computed block by block (the
+        normaliser once, on the first call).
+    """
+    n = inverse.size
     log_p_x = []
 
     def component_gamma(k):
@@ -165,7 +184,16 @@ def fit_spatial(colours_norm, inverse, shape, ncomp, spatial, iteration=100, tol
         log_gamma += np.log(gmm.priors[k]) - log_p_x[0]
         return np.exp(log_gamma, out=log_gamma)
 
-    return gmm, component_gamma
+    return component_gamma
+
+
+def spatial_log_likelihood(gmm, colours_norm, inverse, shape, spatial):
+    """Mean log-likelihood per pixel of every pixel's colour and position, block by block."""
+    from scipy.special import logsumexp
+
+    total = sum(float(logsumexp(gmm.log_prob(rows), axis=1).sum())
+                for _, rows in pixel_chunks(colours_norm, inverse, shape, spatial))
+    return total / inverse.size
 
 
 def spatial_argmax(gmm, colours_norm, inverse, shape, spatial):

@@ -41,7 +41,8 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
     nrows = int(np.ceil(panels / 5))
     ncols = int(np.ceil(panels / nrows))  # rows as even as they can be
     side = 2.6
-    figure = utils.new_figure(show, figsize=(side * ncols, side * h / w * nrows + 3.6 + 0.4 * nrows),
+    figure = utils.new_figure(show, figsize=(side * ncols,
+                                             side * h / w * nrows + 3.6 + 0.4 * nrows),
                          dpi=100, layout="constrained")
     top, bottom = figure.subfigures(2, 1, height_ratios=[side * h / w * nrows + 0.4 * nrows, 3.6])
     axes = top.subplots(nrows, ncols, squeeze=False).ravel()
@@ -51,7 +52,7 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
         colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / utils.max_value(image), 0, 1)
         mark = f" ({chosen_by})" if record["k"] == marked_k else ""
         shown.append((colours[labels_small], f"k = {record['k']}{mark}"))
-    for ax, (data, text) in zip(axes, shown):
+    for ax, (data, text) in zip(axes, shown, strict=False):
         ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
                   vmax=1, interpolation="nearest")
         ax.set_title(text, fontsize=10, fontweight="bold" if chosen_by in text else None)
@@ -198,7 +199,7 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
     figure = utils.new_figure(show, figsize=(3.0 * ncols, 3.0 * h / w * nrows + 0.5 * nrows + 0.6),
                               dpi=100, layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (data, text, bold) in zip(axes, shown):
+    for ax, (data, text, bold) in zip(axes, shown, strict=False):
         ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
                   vmax=1, interpolation="nearest")
         ax.set_title(text, fontsize=10, fontweight="bold" if bold else None)

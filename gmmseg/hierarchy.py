@@ -31,7 +31,7 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg.params import check_cut
+from gmmseg.params import ParameterError, check_cut
 from gmmseg.regions import final_owners, region_borders
 
 __all__ = [
@@ -180,7 +180,8 @@ def build_hierarchy(fine, image):
     logdet[:n] = n_log_det(size[:n], sums[:n], scatter[:n])
     neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: [length, contrast]}
     pairs, lengths, totals = region_borders(fine, across_columns, across_rows)
-    for (i, j), length, total in zip(pairs.tolist(), lengths.tolist(), totals.tolist()):
+    for (i, j), length, total in zip(pairs.tolist(), lengths.tolist(), totals.tolist(),
+                                     strict=True):
         neighbours[i][j] = neighbours[j][i] = [length, total]
 
     def costs(i, others):
@@ -193,7 +194,8 @@ def build_hierarchy(fine, image):
     for i in range(n):
         others = [m for m in neighbours[i] if m > i]
         if others:
-            heap += zip(costs(i, np.array(others)).tolist(), [i] * len(others), others)
+            heap += zip(costs(i, np.array(others)).tolist(), [i] * len(others), others,
+                        strict=True)
     heapq.heapify(heap)
     alive = np.zeros(2 * n - 1, dtype=bool)
     alive[:n] = True
@@ -225,7 +227,7 @@ def build_hierarchy(fine, image):
             neighbours[m][new] = border
         others = np.array(list(neighbours[new]), dtype=np.int64)
         if len(others):
-            for cost, m in zip(costs(new, others).tolist(), others.tolist()):
+            for cost, m in zip(costs(new, others).tolist(), others.tolist(), strict=False):
                 heapq.heappush(heap, (cost, m, new))
         members[new] = members[i] + members[j]
         merges[new - n] = (i, j, height, members[new])
@@ -262,12 +264,12 @@ def cut(fine, merges, n_regions=None, level=None):
     Raises
     ------
     ValueError
-        ``utils.InputError`` if neither or both of ``n_regions`` and
+        ``params.ParameterError`` if neither or both of ``n_regions`` and
         ``level`` are given, or one is out of its range.
     """
-    n_regions, level = check_cut(n_regions, level, fine.size, "n_regions")
+    n_regions, level = check_cut(n_regions, level, fine.size)
     if n_regions is None and level is None:
-        raise utils.InputError("cut needs n_regions or level")
+        raise ParameterError(("n_regions", "level"), "cut needs n_regions or level")
     n = len(merges) + 1
     if level is not None:
         done = int(np.searchsorted(merges[:, 2], level, side="right"))

@@ -1,11 +1,11 @@
-"""Every parameter of the public entries, checked in one place.
+"""Every parameter's check and bound, in the library's own words.
 
-``gmmseg.segment``, ``gmmseg.segment_file`` and ``gmmseg.segment_video`` call
-these checks before any work, and the command line calls those entries, so a
-notebook and the CLI refuse the same things with the same words. A check
-raises ``utils.InputError`` (a ``ValueError``) whose message names the
-parameter as Python knows it and, in brackets, the flag the command line
-gives it; the CLI prints that one line and exits 2.
+A check raises ``ParameterError`` (a ``utils.InputError``, so a
+``ValueError``) whose message names the parameter as Python knows it
+(``smooth must be ...``) and which carries that name in ``parameters``: the
+command line, which alone knows its flags, rewrites the names as flags
+(``gmmseg.cli``). ``gmmseg.options.Options`` runs the checks of the
+segmentation options when it is built; the entries check the rest here.
 """
 
 import math
@@ -15,7 +15,6 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg.features import COLOR_SPACES
 
 __all__ = [
     "K_MAX_LIMIT",
@@ -23,10 +22,13 @@ __all__ = [
     "MAX_ITER",
     "MAX_SEED",
     "SPATIAL_MAX",
+    "ParameterError",
+    "check_choice",
     "check_components",
     "check_cut",
+    "check_float",
     "check_image",
-    "check_segment_params",
+    "check_int",
     "check_video_params",
 ]
 
@@ -57,83 +59,121 @@ SPATIAL_MAX = 10.0
 # hundredths of a second: 100 frames/s at the most).
 MAX_FPS = 1000.0
 
-# The command line's name of each parameter, for the messages.
-FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
-         "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
-         "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
-         "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps", "jobs": "--jobs",
-         "hierarchy": "--hierarchy", "regions": "--regions", "n_regions": "--regions",
-         "level": "--level",
-         "preset": "--preset"}
+# The Z-score squares each value's distance from the mean: beyond about
+# sqrt(largest float) / 2 that square is infinite and every feature NaN.
+# Values this large carry no meaning their scale would lose, so they are
+# refused with their size rather than fitted into NaN.
+MAX_FLOAT_VALUE = 1e150
 
 
-def _named(name):
-    return f"{name} ({FLAGS[name]})" if name in FLAGS else name
+class ParameterError(utils.InputError):
+    """A bad value of a named parameter.
+
+    Parameters
+    ----------
+    parameters : str or tuple of str
+        The Python names of the parameters the message speaks of.
+    message : str
+        Naming them as they are spelled in ``parameters``.
+    """
+
+    def __init__(self, parameters, message):
+        super().__init__(message)
+        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
 
 
 def check_int(value, name, low, high=None):
-    """``value`` as an int in [low, high], or an InputError naming ``name``."""
+    """``value`` as an int in [low, high], or a ParameterError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise utils.InputError(f"{_named(name)} must be a whole number, not {value!r}")
+        raise ParameterError(name, f"{name} must be a whole number, not {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise utils.InputError(f"{_named(name)} must be {bound}, not {value}")
+        raise ParameterError(name, f"{name} must be {bound}, not {value}")
     return int(value)
 
 
 def check_float(value, name, low, high=math.inf, include_low=True):
-    """``value`` as a finite float in [low, high] (or (low, high]), or an InputError."""
+    """``value`` as a finite float in [low, high] (or (low, high]), or a ParameterError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise utils.InputError(f"{_named(name)} must be a number, not {value!r}")
+        raise ParameterError(name, f"{name} must be a number, not {value!r}")
     value = float(value)
     above = value >= low if include_low else value > low
     if not (math.isfinite(value) and above and value <= high):
         lower = f"{low:g} or more" if include_low else f"above {low:g}"
         bound = lower if high == math.inf else f"{lower} and at most {high:g}"
-        raise utils.InputError(f"{_named(name)} must be {bound}, not {value:g}")
+        raise ParameterError(name, f"{name} must be {bound}, not {value:g}")
     return value
 
 
 def check_choice(value, name, choices):
-    """``value`` if it is one of ``choices``, or an InputError listing them."""
-    if value not in choices:
-        raise utils.InputError(f"{_named(name)} must be one of {', '.join(choices)}, "
-                               f"not {value!r}")
+    """``value`` if it is one of ``choices``, or a ParameterError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(name, f"{name} must be one of {', '.join(choices)}, "
+                                   f"not {value!r}")
     return value
 
 
-def check_image(image):
-    """An image as the lab's functions take it, from a path or an array.
+def check_bool(value, name):
+    """``value`` as a bool, or a ParameterError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(name, f"{name} must be True or False, not {value!r}")
+    return bool(value)
+
+
+def check_image(image, name="image"):
+    """An image as the lab's functions take it: from a path, a PIL image or an array.
 
     Parameters
     ----------
-    image : str, path-like or ndarray
-        A file any of ``utils.load_image``'s formats, or an array of shape
+    image : str, path-like, PIL.Image.Image or ndarray
+        A file any of ``utils.load_image``'s formats; a PIL image (converted
+        as ``utils.load_image`` converts a file's); or an array of shape
         (h, w) (grey), (h, w, 1), (h, w, 2) (grey and alpha), (h, w, 3) (RGB)
-        or (h, w, 4) (RGBA), of integers, booleans or finite floats. Alpha is
-        dropped, as ``utils.load_image`` drops it.
+        or (h, w, 4) (RGBA), of integers, booleans or finite floats of at most
+        ``MAX_FLOAT_VALUE``. Alpha is dropped, as ``utils.load_image`` drops it.
+    name : str, default="image"
+        The parameter's name, for the messages.
 
     Returns
     -------
     image : ndarray of shape (h, w, c), c in {1, 3}
     """
-    if not isinstance(image, np.ndarray):
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         return utils.load_image(image)
+    if _is_pil_image(image):
+        return utils.image_array(image)
+    if not isinstance(image, np.ndarray):
+        raise ParameterError(name, f"{name} must be a NumPy array, a PIL image or a file's "
+                                   f"path, not {type(image).__name__}")
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise utils.InputError(f"image must have shape (h, w) or (h, w, c) with c from 1 to 4, "
-                               f"not {image.shape}")
+        raise ParameterError(name, f"{name} must have shape (h, w) or (h, w, c) with c from "
+                                   f"1 to 4, not {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise utils.InputError(f"image has no pixels (shape {image.shape})")
+        raise ParameterError(name, f"{name} has no pixels (shape {image.shape})")
     if image.dtype == np.bool_:
         image = image.astype(np.uint8)
     elif not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise utils.InputError(f"image must hold numbers, not {image.dtype}")
-    elif np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
-        raise utils.InputError("image holds NaN or infinite values")
+        raise ParameterError(name, f"{name} must hold numbers, not {image.dtype}")
+    elif np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise ParameterError(name, f"{name} holds NaN or infinite values")
+        top = float(np.abs(image).max())
+        if top > MAX_FLOAT_VALUE:
+            raise ParameterError(name, f"{name} holds values up to {top:.3g}, beyond "
+                                       f"{MAX_FLOAT_VALUE:g}: rescale it (the Z-score would "
+                                       f"overflow)")
     # Grey + alpha keeps the grey channel, RGBA its three colours.
     return image[:, :, :1] if image.shape[2] == 2 else image[:, :, :3]
+
+
+def _is_pil_image(image):
+    """Whether ``image`` is a PIL image, without importing PIL for other types."""
+    import sys
+
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(image, pil.Image)
 
 
 def check_components(n_components, k_max=None):
@@ -152,93 +192,45 @@ def check_components(n_components, k_max=None):
     """
     if isinstance(n_components, str):
         if n_components != "auto":
-            raise utils.InputError(f"{_named('n_components')} must be a whole number or "
-                                   f"'auto', not {n_components!r}")
+            raise ParameterError("n_components", f"n_components must be a whole number or "
+                                                 f"'auto', not {n_components!r}")
         check_int(k_max, "k_max", 2, K_MAX_LIMIT)
         return "auto"
     values = list(np.atleast_1d(np.asarray(n_components, dtype=object)))
     if not values:
-        raise utils.InputError(f"{_named('n_components')} needs at least one value")
+        raise ParameterError("n_components", "n_components needs at least one value")
     ks = [check_int(value, "n_components", 1, sg.MAX_COMPONENTS) for value in values]
     return list(dict.fromkeys(ks))
 
 
-def check_segment_params(image, max_iter, tol, random_state, color_space="rgb", spatial=0.0,
-                         smooth=0.0, min_region=0, merge=0.0, hierarchy=False, regions=None,
-                         level=None):
-    """Check what ``gmmseg.segment`` takes, against the image it is for.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, c), from ``check_image``
-    max_iter, tol, random_state, color_space, spatial, smooth, min_region, merge
-    hierarchy, regions, level
-        See ``gmmseg.segment``; ``n_components`` has ``check_components``.
-
-    Returns
-    -------
-    params : dict
-        The values as int, float or str, by name; ``hierarchy`` is True when
-        ``regions`` or ``level`` asks for a cut.
-    """
-    h, w, c = image.shape
-    params = {
-        "max_iter": check_int(max_iter, "max_iter", 1, MAX_ITER),
-        "tol": check_float(tol, "tol", 0.0, include_low=False),
-        "random_state": check_int(random_state, "random_state", 0, MAX_SEED),
-        "color_space": check_choice(color_space, "color_space", COLOR_SPACES),
-        "spatial": check_float(spatial, "spatial", 0.0, SPATIAL_MAX),
-        # Beyond a quarter of the shorter side every pixel already weighs the
-        # evidence of the whole image; the blur's cost grows with sigma.
-        "smooth": check_float(smooth, "smooth", 0.0, max(1.0, min(h, w) / 4)),
-        "min_region": check_int(min_region, "min_region", 0, h * w),
-        "merge": check_float(merge, "merge", 0.0),
-    }
-    if not isinstance(hierarchy, (bool, np.bool_)):
-        raise utils.InputError(f"{_named('hierarchy')} must be True or False, not {hierarchy!r}")
-    params["regions"], params["level"] = check_cut(regions, level, h * w)
-    params["hierarchy"] = bool(hierarchy) or regions is not None or level is not None
-    if params["hierarchy"] and params["merge"] > 0:
-        raise utils.InputError(f"{_named('merge')} and {_named('hierarchy')} both merge "
-                               f"regions; give one")
-    if params["color_space"] == "lab" and c != 3:
-        raise utils.InputError(f"{_named('color_space')} lab needs a colour image; "
-                               f"this one is greyscale")
-    return params
-
-
-def check_cut(regions, level, n_pixels, name="regions"):
+def check_cut(n_regions, level, n_pixels):
     """Where to cut a region hierarchy: a number of regions or a height, not both.
 
     Returns
     -------
-    regions : int or None
+    n_regions : int or None
         From 1 to ``n_pixels``.
     level : float or None
         Finite, 0 or more.
     """
-    if regions is not None and level is not None:
-        raise utils.InputError(f"{_named(name)} and {_named('level')} both say where to cut "
-                               f"the hierarchy; give one")
-    return (None if regions is None else check_int(regions, name, 1, n_pixels),
+    if n_regions is not None and level is not None:
+        raise ParameterError(("n_regions", "level"), "n_regions and level both say where to "
+                                                     "cut the hierarchy; give one")
+    return (None if n_regions is None else check_int(n_regions, "n_regions", 1, n_pixels),
             None if level is None else check_float(level, "level", 0.0))
 
 
-def check_video_params(max_iter, tol, random_state, fps=None, preset=None):
-    """Check what ``gmmseg.segment_video`` takes besides the clip and k.
+def check_video_params(fps=None, preset=None):
+    """Check what ``gmmseg.segment_video`` takes besides the clip, k and the options.
 
     Returns
     -------
     params : dict
-        ``max_iter``, ``tol``, ``random_state``, ``fps`` (None: the clip's) and
-        ``preset`` (None: ``video_io.MP4_PRESET``).
+        ``fps`` (None: the clip's) and ``preset`` (None: ``video_io.MP4_PRESET``).
     """
     from gmmseg.video_io import MP4_PRESETS
 
-    return {"max_iter": check_int(max_iter, "max_iter", 1, MAX_ITER),
-            "tol": check_float(tol, "tol", 0.0, include_low=False),
-            "random_state": check_int(random_state, "random_state", 0, MAX_SEED),
-            "fps": None if fps is None else check_float(fps, "fps", 0.0, MAX_FPS,
+    return {"fps": None if fps is None else check_float(fps, "fps", 0.0, MAX_FPS,
                                                         include_low=False),
             "preset": None if preset is None else check_choice(preset, "preset",
                                                                MP4_PRESETS)}

@@ -138,7 +138,7 @@ def merge_regions(regions, image, max_difference):
     # A pair's entry carries both regions' versions: once either has grown
     # (its mean colour changed), the entry is stale and skipped.
     version = np.zeros(n, dtype=np.int64)
-    heap = [(d, i, j, 0, 0) for d, (i, j) in zip(differences.tolist(), pairs.tolist())
+    heap = [(d, i, j, 0, 0) for d, (i, j) in zip(differences.tolist(), pairs.tolist(), strict=False)
             if d < max_difference]
     heapq.heapify(heap)
     owner = np.arange(n)  # owner[i] == i while region i stands on its own

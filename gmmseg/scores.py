@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 import utils
+from gmmseg.params import ParameterError
 
 __all__ = [
     "MAX_TRUTH_REGIONS",
@@ -58,7 +59,7 @@ def load_truth(path):
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise utils.InputError(f"--truth {path}: no such file")
+        raise ParameterError("truth", f"truth {path}: no such file")
     suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix == ".npy":
@@ -76,15 +77,15 @@ def load_truth(path):
             truths = np.unique(image.reshape(-1, image.shape[2]), axis=0,
                                return_inverse=True)[1].reshape(image.shape[:2])
     except utils.InputError as exc:
-        raise utils.InputError(f"--truth {exc}") from None
+        raise ParameterError("truth", f"truth {exc}") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise utils.InputError(f"--truth {path}: not a readable label file ({exc})") from None
+        raise ParameterError("truth", f"truth {path}: not a readable label file ({exc})") from None
     truths = np.asarray(truths)
     if truths.ndim == 2:
         truths = truths[None]
     if truths.ndim != 3 or truths.size == 0 or not (
             np.issubdtype(truths.dtype, np.integer) or np.issubdtype(truths.dtype, np.bool_)):
-        raise utils.InputError(f"--truth {path}: expected integer labels of shape (h, w) or "
+        raise ParameterError("truth", f"truth {path}: expected integer labels of shape (h, w) or "
                          f"(humans, h, w), not {truths.dtype} {truths.shape}")
     truths = truths.astype(np.int64)
     from skimage.measure import label as connected
@@ -92,8 +93,8 @@ def load_truth(path):
     for human, truth in enumerate(truths, 1):
         pieces = int(connected(truth, background=-1, connectivity=1).max())
         if pieces > MAX_TRUTH_REGIONS:
-            raise utils.InputError(
-                f"--truth {path}: human {human} has {pieces} connected regions, more than a "
+            raise ParameterError(
+                "truth", f"truth {path}: human {human} has {pieces} connected regions, more than a "
                 f"segmentation drawn by a person has (at most {MAX_TRUTH_REGIONS}); is it a "
                 f"photo rather than a label map?")
     return truths
@@ -111,7 +112,8 @@ def check_truth(truths, shape, path):
         For the message.
     """
     if truths.shape[1:] != tuple(shape):
-        raise utils.InputError(f"--truth {path}: labels of {truths.shape[2]}x{truths.shape[1]} "
+        raise ParameterError("truth", f"truth {path}: labels of "
+                                      f"{truths.shape[2]}x{truths.shape[1]} "
                                f"pixels, but the image is {shape[1]}x{shape[0]}")
 
 

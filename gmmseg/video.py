@@ -9,7 +9,6 @@ stays "the same" segment through the clip. Reading and writing clips is
 """
 
 import copy
-import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +18,9 @@ from tqdm import tqdm
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import figures, video_io
-from gmmseg.params import check_int, check_video_params
+from gmmseg import figures, outputs, video_io
+from gmmseg.options import Options, make_options
+from gmmseg.params import ParameterError, check_int, check_video_params
 from gmmseg.video_io import colour_keys, key_colours, unpack_frame
 
 __all__ = [
@@ -52,6 +52,10 @@ __all__ = [
 # photo in 4 s crosses the threshold every 6 frames or so.
 REFIT_DROP = 0.1
 REFIT_ITERATIONS = 5
+
+# Options that only an image takes: a clip is labelled colour by colour.
+IMAGE_OPTIONS = ("color_space", "spatial", "smooth", "min_region", "merge", "hierarchy",
+                 "n_regions", "level")
 
 
 class ColourMemo:
@@ -177,7 +181,7 @@ def refit(memo, frame, iteration=REFIT_ITERATIONS, tol=sg.TOL):
 
 
 def track(frames, ncomp, iteration=100, tol=sg.TOL, seed=0, refit_drop=REFIT_DROP,
-          refit_iterations=REFIT_ITERATIONS):
+          refit_iterations=REFIT_ITERATIONS, model=None):
     """Segment a clip frame by frame, each frame starting from the last one's model.
 
     The first frame is fitted as an image is (``segment``). Its Z-score then
@@ -196,6 +200,9 @@ def track(frames, ncomp, iteration=100, tol=sg.TOL, seed=0, refit_drop=REFIT_DRO
     refit_drop : float, default=REFIT_DROP
         Nats per pixel.
     refit_iterations : int, default=REFIT_ITERATIONS
+    model : MixtureModel, optional
+        The starting mixture and its Z-score (8-bit RGB colours, no position),
+        instead of a fit of the first frame; ``ncomp`` is then its K.
 
     Yields
     ------
@@ -207,11 +214,14 @@ def track(frames, ncomp, iteration=100, tol=sg.TOL, seed=0, refit_drop=REFIT_DRO
         ``first``: the result of ``segment``.
     """
     frames = iter(frames)
-    first = sg.segment(_rgb(next(frames)), ncomp, iteration, tol, seed, progress=False)
+    if model is None:
+        first = sg.segment(_rgb(next(frames)), ncomp, iteration, tol, seed, progress=False)
+    else:
+        first = model.segment(_rgb(next(frames)))
     mean, std = first["mean"], first["std"]
     # A copy, so that refits leave the first frame's fit (its record) intact.
     gmm = copy.deepcopy(first["gmm"])
-    reference = gmm.log_likelihood_history[-1]
+    reference = first["log_likelihood_history"][-1]
     yield {"labels": first["labels"], "means_rgb": gmm.mus * std + mean,
            "log_likelihood": reference, "refit": False, "first": first}
     memo = ColourMemo(gmm, mean, std)
@@ -259,9 +269,9 @@ class FrameSampler:
         return sorted(picks.items())
 
 
-def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, random_state=0,
-                  out="results", fps=None, progress=True, stem=None, show=False,
-                  overwrite=False, preset=None):
+def segment_video(video_path, n_components=4, *, options=None, out="results", fps=None,
+                  progress=True, stem=None, show=False, overwrite=False, preset=None,
+                  model=None, **kwargs):
     """Segment one clip for one K and write its four files.
 
     Writes ``<stem>_k<K>_segmented.<gif|mp4>`` (each pixel painted with its
@@ -276,7 +286,11 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     video_path : str
         An MP4 (or any video ffmpeg reads), an animated GIF, or a folder of frames.
     n_components : int, default=4
-    max_iter, tol, random_state : for the first frame, see ``gmmseg.segment``.
+        With ``model``: None or the model's K.
+    options : Options, optional
+        ``max_iter``, ``tol`` and ``random_state`` fit the first frame (see
+        ``gmmseg.segment``); the others are for images and must keep their
+        defaults. Keyword arguments of those names replace some.
     out : str, default="results"
         Folder for the files (created if missing).
     fps : float, optional
@@ -297,6 +311,10 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
         ``video_io.MP4_PRESET``. A faster one encodes with less CPU and lower
         quality or larger files; the labels do not depend on it. A GIF output
         refuses it.
+    model : MixtureModel or str, optional
+        The starting mixture (or its file), fitted on 8-bit RGB colours
+        without position: the first frame is labelled with it, not fitted.
+        The record's ``model`` says which.
 
     Returns
     -------
@@ -309,12 +327,29 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
         clip's pixels).
     """
     start = time.perf_counter()
+    options = make_options(options, **kwargs)
+    for name in IMAGE_OPTIONS:
+        if getattr(options, name) != getattr(Options(), name):
+            raise ParameterError(name, f"{name} is for images, not a clip")
+    model_record = None
+    if model is not None:
+        from gmmseg.pipeline import resolve_model
+
+        model, model_record = resolve_model(model)
+        model.check_options(options)
+        if (model.n_channels, model.options.color_space, model.options.spatial,
+                model.top) != (3, "rgb", 0.0, 255.0):
+            raise ParameterError("model", "model must be fitted on 8-bit RGB colours without "
+                                          "position to label a clip")
+        if n_components is not None and n_components != model.n_components:
+            raise ParameterError("n_components", f"n_components {n_components}: the model "
+                                                 f"has {model.n_components} components")
+        n_components = model.n_components
     ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
-    params = check_video_params(max_iter, tol, random_state, fps, preset)
+    params = check_video_params(fps, preset)
     info, frames = video_io.open_video(video_path, packed=True)
     if params["preset"] is not None and info["container"] == "gif":
-        raise utils.InputError("preset (--preset) is for an MP4; a GIF input is written "
-                               "as a GIF")
+        raise ParameterError("preset", "preset is for an MP4; a GIF input is written as a GIF")
     fps = params["fps"] or info["fps"]
     if info["container"] == "gif":
         written = 1000 / video_io.gif_delay(fps)
@@ -322,11 +357,11 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
             warnings.warn(f"a GIF stores whole hundredths of a second between frames: "
                           f"{fps:g} frames/s is written as {written:g}", stacklevel=2)
         fps = written
-    stem = stem or utils.file_stem(video_path)
-    base = os.path.join(out, f"{stem}_k{ncomp}")
-    utils.prepare_out(out)
-    source = utils.fingerprint(video_path)
-    utils.check_outputs_free([base + ".json"], video_path, source, overwrite)
+    stem = stem or outputs.file_stem(video_path)
+    names = outputs.OutputNames(out, stem, ncomp)
+    outputs.prepare_out(out)
+    source = outputs.fingerprint(video_path)
+    outputs.check_outputs_free([names.record], video_path, source, overwrite)
     first, log_likelihoods, refit_frames = None, [], []
     counts = np.zeros(ncomp, dtype=np.int64)
     sampler = FrameSampler()
@@ -340,10 +375,11 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
     # labelling frame n + 1; numpy and the pipe release the GIL. One frame in
     # flight keeps memory flat and brings a writer's error back at once.
     frames = _tee(frames, sampler)
-    steps = track(frames, ncomp, params["max_iter"], params["tol"], params["random_state"])
-    with video_io.video_writer(f"{base}_segmented.{info['container']}", fps,
+    steps = track(frames, ncomp, options.max_iter, options.tol, options.random_state,
+                  model=model)
+    with video_io.video_writer(names.segmented(info["container"]), fps,
                                params["preset"] or video_io.MP4_PRESET) as video, \
-            video_io.npy_frames_writer(base + "_labels.npy") as labels_out, \
+            video_io.npy_frames_writer(names.labels_npy) as labels_out, \
             ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(steps, total=info["frames"], desc=f"video k={ncomp}", unit="frame",
                  disable=None if progress else True, leave=False) as bar:
@@ -366,16 +402,17 @@ def segment_video(video_path, n_components=4, *, max_iter=100, tol=sg.TOL, rando
                                [index for index, _ in picks], sampler.count,
                                share=counts[: len(palette)] / counts.sum(),
                                title=f"{stem}: GMM, k = {len(palette)}, {sampler.count} frames",
-                               path=base + "_frames.png", show=show)
+                               path=names.frames, show=show)
     seconds = time.perf_counter() - start
-    record = sg.summary(first, video_path, ncomp, params["random_state"])
+    record = sg.summary(first, video_path, ncomp, options.random_state)
     record = {"video": record.pop("image"), **record,
-              "source_sha256": source, "frames": len(log_likelihoods),
+              "source_sha256": source, **({"model": model_record} if model_record else {}),
+              "frames": len(log_likelihoods),
               "fps": fps, "seconds": seconds,
               "seconds_per_frame": seconds / len(log_likelihoods),
               "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods,
               "share": (counts / counts.sum()).tolist()}
-    utils.write_json(base + ".json", record)
+    utils.write_json(names.record, record)
     return record
 
 

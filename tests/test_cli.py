@@ -198,7 +198,8 @@ def test_import_has_no_side_effects(tmp_path):
     code = ("import sys; sys.argv = ['x', '--k', 'nonsense']; "
             "import segmentation_GMM, utils; "
             "print(sorted(m for m in ('matplotlib', 'matplotlib.pyplot') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=tmp_path,
+                          capture_output=True,
                           text=True, env={"PYTHONPATH": ROOT, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -84,7 +84,8 @@ def test_inference_finite_where_densities_underflow():
     gmm = GMM(2, mus, covs, [0.5, 0.5])
     with np.errstate(all="ignore"):
         from scipy.stats import multivariate_normal
-        dens = np.stack([multivariate_normal.pdf(x, m, s) for m, s in zip(mus, covs)], 1)
+        dens = np.stack([multivariate_normal.pdf(x, m, s)
+                         for m, s in zip(mus, covs, strict=True)], 1)
         assert dens[0].sum() == 0.0  # the template's version would give NaN here
     gamma, log_likelihood = gmm.inference(x)
     assert np.all(np.isfinite(gamma)) and np.isfinite(log_likelihood)
@@ -172,7 +173,7 @@ def test_recovers_known_mixture():
     true_covs = a @ a.transpose(0, 2, 1) + 0.2 * np.eye(3)
     sizes = [3000, 2000, 1000]
     x = np.concatenate([rng.multivariate_normal(m, s, n)
-                        for m, s, n in zip(true_mus, true_covs, sizes)])
+                        for m, s, n in zip(true_mus, true_covs, sizes, strict=False)])
     truth = np.repeat(np.arange(3), sizes)
     mus, priors, covs = kmeans(3, x, seed=0)
     gmm = GMM(3, mus, covs, priors)

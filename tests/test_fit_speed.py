@@ -36,7 +36,8 @@ def test_colours_stored_channel_by_channel_fit_as_rows_do():
     """The fitted colours are stored in Fortran order for speed; a row-major copy
     of the same points reaches the same fit."""
     pixels = utils.load_image("images/coffee.png")
-    colours_norm, counts, *_ = sg.normalised_colours(pixels)
+    colours, counts, _ = sg.distinct_colours(pixels)
+    colours_norm, _, _ = sg.zscore_colours(colours, counts)
     assert colours_norm.flags.f_contiguous
     fits = []
     for points in (colours_norm, np.ascontiguousarray(colours_norm)):

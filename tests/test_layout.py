@@ -137,7 +137,8 @@ def test_help_loads_nothing_heavy(command):
     assert loaded & set(HEAVY) == set()
 
 
-PRIVATE = re.compile(r"sklearn(\.\w+)*\._\w+|\._(e_step|m_step|estimate_\w+|compute_precision\w*)\(")
+PRIVATE = re.compile(r"sklearn(\.\w+)*\._\w+"
+                     r"|\._(e_step|m_step|estimate_\w+|compute_precision\w*)\(")
 
 
 def test_no_private_scikit_learn_api_in_tests_or_benchmarks():

@@ -17,7 +17,7 @@ from test_video import save_gif, save_mp4, square_clip
 import segmentation_GMM as sg
 import utils
 from gmmseg import cli as command_line
-from gmmseg import pipeline, selection, video_io
+from gmmseg import outputs, pipeline, selection, video_io
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_sweeps_over_different_k_keep_their_own_files(cli, photo, tmp_path):
                "--out", out).returncode == 0
     assert cli("--image", tmp_path / "p.png", "--k", "2", "4", "--out", out).returncode == 0
     assert {"p_sweep_k2-4.png", "p_sweep_k2_4.png"} <= set(os.listdir(out))
-    assert pipeline.sweep_name("p", [2, 3, 4]) != pipeline.sweep_name("p", [2, 4])
+    assert outputs.sweep_name("p", [2, 3, 4]) != outputs.sweep_name("p", [2, 4])
 
 
 def test_repeated_k_is_fitted_once(cli, photo, tmp_path):

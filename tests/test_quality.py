@@ -138,8 +138,8 @@ def test_spatial_responsibilities_match_inference_on_every_pixel(monkeypatch):
     colours, counts, inverse = sg.distinct_colours(image)
     mean, std = sg.channel_stats(colours.astype(float), counts)
     colours_norm = (colours - mean) / std
-    gmm, component_gamma = features.fit_spatial(colours_norm, inverse, (12, 25), 3, 1.0,
-                                          progress=False)
+    gmm = features.fit_spatial(colours_norm, inverse, (12, 25), 3, 1.0, progress=False)
+    component_gamma = features.spatial_gamma(gmm, colours_norm, inverse, (12, 25), 1.0)
     # Every pixel's features built at once, with positions Z-scored by numpy.
     rows, cols = np.mgrid[:12, :25]
     position = np.stack([rows.ravel(), cols.ravel()], axis=1).astype(float)
@@ -293,7 +293,7 @@ def test_choose_k_gain_rule():
     def records(gains):
         ll = np.concatenate([[-3.0], -3.0 + np.cumsum(gains)])
         return [{"k": k, "log_likelihood": value, "bic": -value} for k, value in
-                zip(range(2, 2 + len(ll)), ll)]
+                zip(range(2, 2 + len(ll)), ll, strict=False)]
     step = K_GAIN
     # gains 2->3 large, 3->4 small, 4->5 large again: the first small one decides
     assert choose_k(records([10 * step, 0.5 * step, 10 * step]))["k"] == 3

@@ -92,7 +92,7 @@ def assert_regions_keep_labels(labels, regions, margin=0, stray=0.0):
         if margin:
             inside = np.stack([ndimage.binary_erosion(m, iterations=margin) for m in inside])
         per_frame = [np.bincount(frame[mask], minlength=256)
-                     for frame, mask in zip(labels, inside)]
+                     for frame, mask in zip(labels, inside, strict=False)]
         majority = {int(np.argmax(counts)) for counts in per_frame}
         assert len(majority) == 1, f"region {region} changes label: {majority}"
         label = majority.pop()
@@ -240,7 +240,8 @@ def bad_videos(tmp_path):
     (tmp_path / "no_frames").mkdir()
     (tmp_path / "no_frames" / "readme.txt").write_text("no images here")
     (tmp_path / "empty_folder").mkdir()
-    return ["missing.mp4", "cut.gif", "cut.mp4", "cut_faststart.mp4", "text.mp4", "empty.mp4", "no_frames",
+    return ["missing.mp4", "cut.gif", "cut.mp4", "cut_faststart.mp4", "text.mp4", "empty.mp4",
+            "no_frames",
             "empty_folder"]
 
 

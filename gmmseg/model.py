@@ -1,0 +1,535 @@
+"""A fitted mixture you can keep, share and apply: ``fit``, ``MixtureModel``, ``load_model``.
+
+``fit`` fits the lab's ``GMM`` to one image or to many, on their pooled
+distinct colours with summed pixel counts: the same sums EM computes on all
+their pixels together, so the same model as a fit on the images stacked into
+one. The ``MixtureModel`` it returns labels any image with the same features
+and the same Z-score, without refitting (``segment``), and is saved as a
+versioned JSON file (``save``, ``load_model``; the format: docs/model.md).
+``gmmseg.segment`` is ``fit`` and ``segment`` of one image, sharing the fit's
+last E-step instead of running it again.
+
+Examples
+--------
+>>> import numpy as np, gmmseg
+>>> a = np.zeros((8, 8, 3), np.uint8); a[:, 4:] = 200
+>>> model = gmmseg.fit([a, a[::-1]], 2, progress=False)
+>>> model.segment(a).labels[0]
+array([0, 0, 0, 0, 1, 1, 1, 1], dtype=uint8)
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import segmentation_GMM as sg
+import utils
+from gmmseg import features
+from gmmseg.hierarchy import DEFAULT_LEVEL, build_hierarchy, fine_min_region
+from gmmseg.hierarchy import cut as cut_hierarchy
+from gmmseg.options import Options, make_options
+from gmmseg.params import ParameterError, check_image, check_int
+from gmmseg.regions import connected_regions, merge_regions
+from gmmseg.result import Segmentation
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MixtureModel", "fit", "load_model", "pool_colours"]
+
+FORMAT = "gmmseg-model"
+FORMAT_VERSION = 1
+
+# What a fitted model fixes: its features and how it was fitted. The other
+# options say how an image's labels become regions, and apply to any image.
+FIT_OPTIONS = ("max_iter", "tol", "random_state", "color_space", "spatial")
+LABEL_OPTIONS = tuple(field.name for field in dataclasses.fields(Options)
+                      if field.name not in FIT_OPTIONS)
+
+
+class ParameterWarning(UserWarning):
+    """A warning about a parameter's value; ``parameters`` names it (the CLI says its flag)."""
+
+    def __init__(self, parameters, message):
+        super().__init__(message)
+        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+
+
+@dataclasses.dataclass(eq=False)
+class MixtureModel:
+    """A Gaussian mixture fitted to images' colours, and how pixels become its points.
+
+    Built by ``fit`` or ``load_model``, not by hand.
+
+    Attributes
+    ----------
+    gmm : segmentation_GMM.GMM
+        The lab's mixture: ``mus`` (K, d), ``covs`` (K, d, d), ``priors``
+        (K,), in Z-scored units; d is the channels, plus 2 with ``spatial``.
+        Its ``log_likelihood_history`` and ``converged`` are the fit's.
+    mean, std : ndarray of shape (c,)
+        The Z-score of the colour features, over every pixel fitted on.
+    n_channels : int
+        c, the channels of the images it applies to (1 grey, 3 colour).
+    top : float
+        Full intensity of the images fitted on (``utils.max_value``), which
+        CIELAB's conversion divides by.
+    options : Options
+        The options it was fitted with; ``segment`` applies their labelling
+        part (``smooth`` .. ``level``) unless told otherwise.
+    n_images, n_pixels, n_colours : int
+        What it was fitted on: images, pixels, and their distinct colours.
+    warm_up_history : list of float
+        EM on the colour histogram before the exact steps (``fit_colours``).
+    """
+
+    gmm: sg.GMM
+    mean: np.ndarray
+    std: np.ndarray
+    n_channels: int
+    top: float
+    options: Options
+    n_images: int
+    n_pixels: int
+    n_colours: int
+    warm_up_history: list
+
+    @property
+    def n_components(self):
+        """K, the number of components."""
+        return self.gmm.ncomp
+
+    def segment(self, image, *, progress=True, **labelling):
+        """Label every pixel of an image with its most likely component; no refit.
+
+        Parameters
+        ----------
+        image : ndarray, PIL image or str
+            As ``gmmseg.segment`` takes it, with the model's number of channels.
+        progress : bool, default=True
+            Unused here (nothing iterates); taken so that the entries share
+            one signature.
+        **labelling
+            Options that turn labels into regions, replacing the model's:
+            ``smooth``, ``min_region``, ``merge``, ``hierarchy``,
+            ``n_regions``, ``level``. The fit's (``max_iter``, ``tol``,
+            ``random_state``, ``color_space``, ``spatial``) are the model's.
+
+        Returns
+        -------
+        segmentation : Segmentation
+            ``log_likelihood_history`` holds one value, the image's mean
+            log-likelihood per pixel; ``converged`` is None (no EM ran).
+        """
+        start = time.perf_counter()
+        image = check_image(image)
+        options = self.label_options(labelling)
+        self.check_image(image, options)
+        colours, counts, inverse = sg.distinct_colours(image)
+        colours_norm, _, _ = sg.zscore_colours(colours, counts, self._colour_features(),
+                                               self.mean, self.std)
+        return self._label(image, colours_norm, counts, inverse, options, start)
+
+    def label_options(self, labelling):
+        """The model's options with some labelling options replaced, checked."""
+        for name, value in labelling.items():
+            if name in FIT_OPTIONS and value != getattr(self.options, name):
+                raise ParameterError(name, f"{name} is fixed by the model's fit "
+                                           f"({getattr(self.options, name)!r}), not {value!r}")
+        return make_options(self.options, **labelling)
+
+    def check_options(self, options):
+        """The labelling options of ``options``, for a run that applies this model.
+
+        An option of the fit (``FIT_OPTIONS``) may be left at its default or
+        equal the model's; any other value asks for another model.
+
+        Returns
+        -------
+        labelling : dict
+            ``options``' values of ``LABEL_OPTIONS``, for ``segment``.
+        """
+        default = Options()
+        for name in FIT_OPTIONS:
+            value = getattr(options, name)
+            if value != getattr(default, name) and value != getattr(self.options, name):
+                raise ParameterError(name, f"{name} {value!r}: the model was fitted with "
+                                           f"{name} {getattr(self.options, name)!r}")
+        return {name: getattr(options, name) for name in LABEL_OPTIONS}
+
+    def check_image(self, image, options=None):
+        """Refuse an image the model cannot label (channels, size-bound options)."""
+        c = image.shape[2]
+        if c != self.n_channels:
+            raise ParameterError("image", f"image has {c} channel{'s' if c > 1 else ''}; the "
+                                          f"model was fitted on {self.n_channels}-channel images")
+        (options or self.options).check_for(image.shape)
+
+    def _colour_features(self):
+        return _features(self.options.color_space, self.top)
+
+    def _label(self, image, colours_norm, counts, inverse, options, start, fitted=False,
+               gamma=None):
+        """Labels, regions and means of one image in the model's units.
+
+        ``colours_norm`` are the image's Z-scored distinct colours, ``counts``
+        their pixels and ``inverse`` each pixel's colour. ``fitted``: the image
+        is the one the model was fitted on, whose EM history is the model's;
+        ``gamma`` is then the fit's last E-step on these colours (without
+        ``spatial``), which need not run again.
+        """
+        h, w = image.shape[:2]
+        gmm, spatial, smooth = self.gmm, options.spatial, options.smooth
+        history = None
+        if spatial > 0:
+            if smooth > 0:
+                labels = features.smoothed_argmax(
+                    features.spatial_gamma(gmm, colours_norm, inverse, (h, w), spatial),
+                    gmm.ncomp, (h, w), smooth)
+            else:
+                labels = features.spatial_argmax(gmm, colours_norm, inverse, (h, w), spatial)
+            if not fitted:
+                history = [features.spatial_log_likelihood(gmm, colours_norm, inverse, (h, w),
+                                                           spatial)]
+        else:
+            if not fitted:
+                # BLAS on one thread, as in the fit: the products are too thin
+                # to share, and the E-step then equals the fit's to the bit.
+                with threadpool_limits(limits=1, user_api="blas"):
+                    gamma, log_likelihood = gmm.inference(colours_norm, counts)
+                history = [log_likelihood / inverse.size]
+            if smooth > 0:
+                labels = features.smoothed_argmax(lambda k: gamma[inverse, k], gmm.ncomp,
+                                                  (h, w), smooth)
+            else:
+                labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(h, w)
+        labels, regions, fine, merges = _regions(image, labels, options)
+        if options.color_space != "rgb" or spatial > 0 or regions is not None:
+            # The components' means are in other units (or include the position):
+            # each label's mean colour is what a reader of the figure expects.
+            means_rgb = utils.label_means(image, labels, gmm.ncomp)
+        else:
+            means_rgb = gmm.mus * self.std + self.mean
+        if fitted:
+            history, warm_up, converged = (gmm.log_likelihood_history, self.warm_up_history,
+                                           gmm.converged)
+        else:
+            warm_up, converged = [], None
+        return Segmentation(labels=labels, model=self, means_rgb=means_rgb,
+                            log_likelihood_history=history, warm_up_history=warm_up,
+                            converged=converged, n_colours=len(counts), regions=regions,
+                            fine=fine, merges=merges, seconds=time.perf_counter() - start)
+
+    def to_dict(self):
+        """The model as the JSON object ``save`` writes (see docs/model.md)."""
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "n_components": self.n_components,
+            "n_channels": self.n_channels,
+            "top": self.top,
+            "options": dataclasses.asdict(self.options),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "mus": self.gmm.mus.tolist(),
+            "covs": self.gmm.covs.tolist(),
+            "priors": self.gmm.priors.tolist(),
+            "fit": {"n_images": self.n_images, "n_pixels": self.n_pixels,
+                    "n_colours": self.n_colours, "converged": self.gmm.converged,
+                    "log_likelihood_history": self.gmm.log_likelihood_history,
+                    "warm_up_log_likelihood_history": self.warm_up_history},
+        }
+
+    def save(self, path):
+        """Write the model to ``path`` as JSON, atomically.
+
+        Floats are written as Python's shortest round-tripping repr, so a
+        loaded model holds the very same numbers and labels every image as
+        this one does.
+        """
+        utils.write_atomic(os.fspath(path), lambda tmp: _write_text(
+            tmp, json.dumps(self.to_dict(), indent=1)))
+
+
+def _write_text(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def fit(images, n_components=4, *, options=None, progress=True, **kwargs):
+    """Fit one mixture to one image or to many, on their pooled distinct colours.
+
+    Parameters
+    ----------
+    images : image, or list of images
+        An image is an array, a PIL image or a path (as ``gmmseg.segment``
+        takes it); a list (or tuple) of them is pooled. All must have the
+        same number of channels and the same dtype.
+    n_components : int, default=4
+        K, from 1 to 256. Fewer distinct colours than K give that many
+        components, with a warning.
+    options : Options, optional
+        The options; keyword arguments (``max_iter=50``, ...) replace some.
+    progress : bool, default=True
+        Show EM's tqdm bar (on a terminal only).
+
+    Returns
+    -------
+    model : MixtureModel
+
+    Raises
+    ------
+    ValueError
+        ``params.ParameterError`` naming the bad parameter; ``spatial`` with
+        several images (each image's position is its own).
+    """
+    options = make_options(options, **kwargs)
+    ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ParameterError("images", "images is empty")
+        if len(images) > 1:
+            return _fit_pooled(images, ncomp, options, progress)
+        images = images[0]
+    image = check_image(images, "images")
+    options.check_for(image.shape)
+    return fit_segment(image, ncomp, options, progress, label=False)
+
+
+def fit_segment(image, ncomp, options, progress=True, label=True):
+    """Fit a model to one checked image and (``label``) segment it with the fit's E-step.
+
+    Returns
+    -------
+    model : MixtureModel, if not ``label``
+    segmentation : Segmentation, if ``label``
+    """
+    start = time.perf_counter()
+    top = utils.max_value(image)
+    colours, counts, inverse = sg.distinct_colours(image)
+    colours_norm, mean, std = sg.zscore_colours(colours, counts,
+                                                _features(options.color_space, top))
+    gamma = None
+    if options.spatial > 0:
+        gmm = features.fit_spatial(colours_norm, inverse, image.shape[:2], ncomp,
+                                   options.spatial, options.max_iter, options.tol,
+                                   options.random_state, progress)
+        warm_up = []
+    else:
+        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter,
+                                             options.tol, options.random_state, progress)
+    model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[2], top=top,
+                         options=options, n_images=1,
+                         n_pixels=int(counts.sum()), n_colours=len(counts),
+                         warm_up_history=warm_up)
+    if not label:
+        return model
+    return model._label(image, colours_norm, counts, inverse, options, start, fitted=True,
+                        gamma=gamma)
+
+
+def _features(color_space, top):
+    """The map from colours to features before the Z-score; None for RGB (as they are)."""
+    return None if color_space == "rgb" else (
+        lambda colours: features.colour_features(colours, color_space, top))
+
+
+def _fit_pooled(images, ncomp, options, progress):
+    """``fit`` of several images: count each one's colours, pool the counts, fit once."""
+    if options.spatial > 0:
+        raise ParameterError("spatial", "spatial needs one image to fit: a pooled model is "
+                                        "fitted on colours alone")
+    counted, kinds = [], set()
+    for index, image in enumerate(images):
+        image = check_image(image, f"images[{index}]")
+        options.check_for(image.shape)
+        kinds.add((image.shape[2], image.dtype.str))
+        if len(kinds) > 1:
+            raise ParameterError("images", f"images mixes {_kinds(kinds)} images: give "
+                                           f"images of one type and number of channels")
+        colours, counts, _ = sg.distinct_colours(image)
+        counted.append((colours, counts, utils.max_value(image)))
+    return fit_colour_counts(counted, ncomp, options, progress)
+
+
+def _kinds(kinds):
+    return " and ".join(f"{c}-channel {np.dtype(dtype).name}" for c, dtype in sorted(kinds))
+
+
+def fit_colour_counts(counted, ncomp, options, progress=True):
+    """Fit one model to images' distinct colours and counts (``fit``'s pooled step).
+
+    Parameters
+    ----------
+    counted : list of (colours, counts, top)
+        Each image's ``distinct_colours`` (colours of shape (n, c) in the
+        image's units, counts of shape (n,)) and ``utils.max_value``; the
+        batch's workers count them (``--shared-model``).
+    ncomp : int
+    options : Options
+    progress : bool, default=True
+
+    Returns
+    -------
+    model : MixtureModel
+    """
+    colours, counts = pool_colours([(c, n) for c, n, _ in counted])
+    top = max(top for _, _, top in counted)
+    colours_norm, mean, std = sg.zscore_colours(colours, counts,
+                                                _features(options.color_space, top))
+    gmm, _, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter, options.tol,
+                                     options.random_state, progress)
+    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=colours.shape[1], top=top,
+                        options=options, n_images=len(counted), n_pixels=int(counts.sum()),
+                        n_colours=len(counts), warm_up_history=warm_up)
+
+
+def pool_colours(counted):
+    """The distinct colours of several images together, with their summed counts.
+
+    Parameters
+    ----------
+    counted : list of (colours, counts)
+        Each image's ``distinct_colours``: (n_i, c) and (n_i,).
+
+    Returns
+    -------
+    colours : ndarray of shape (n_colours, c)
+        Each colour once, in the order ``distinct_colours`` gives the images
+        stacked into one: the same rows, the same counts.
+    counts : ndarray of shape (n_colours,), int64
+    """
+    if len(counted) == 1:
+        return counted[0]
+    colours = np.concatenate([colours for colours, _ in counted])
+    weights = np.concatenate([counts for _, counts in counted])
+    pooled, _, member = sg.distinct_colours(colours[:, None, :])
+    # Exact: every partial sum is an integer below 2**53.
+    return pooled, np.bincount(member, weights=weights).astype(np.int64)
+
+
+def _regions(image, labels, options):
+    """Connected regions, merged or arranged in a hierarchy, as the options ask.
+
+    Returns
+    -------
+    labels : ndarray of shape (h, w), uint8
+        With ``min_region``, the small regions folded into their neighbours.
+    regions, fine, merges : ndarray or None
+        See ``Segmentation``.
+    """
+    if not options.regions:
+        return labels, None, None, None
+    min_region = options.min_region
+    if options.hierarchy:
+        min_region = max(min_region, fine_min_region(labels.shape))
+    regions, labels = connected_regions(labels, min_region)
+    if options.merge > 0:
+        regions = merge_regions(regions, image, options.merge)
+    if not options.hierarchy:
+        return labels, regions, None, None
+    fine, merges = regions, build_hierarchy(regions, image)
+    level, n_regions = options.level, options.n_regions
+    if n_regions is None and level is None:
+        level = DEFAULT_LEVEL
+    elif n_regions is not None and n_regions > len(merges) + 1:
+        warnings.warn(ParameterWarning("n_regions", f"n_regions {n_regions}: the hierarchy has "
+                                                    f"{len(merges) + 1} fine regions; all are "
+                                                    f"kept"), stacklevel=4)
+    return labels, cut_hierarchy(fine, merges, n_regions, level), fine, merges
+
+
+def load_model(path):
+    """Read a model that ``MixtureModel.save`` wrote, checking every field.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    model : MixtureModel
+
+    Raises
+    ------
+    ValueError
+        ``utils.InputError`` naming the file: missing, not JSON, not a
+        gmmseg model, of a newer format version, or with fields that do not
+        make a mixture (shapes, a covariance that is not positive definite,
+        priors that do not sum to 1).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise utils.InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise utils.InputError(f"{path}: is a directory, not a model") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise utils.InputError(f"{path}: not a gmmseg model ({_first_line(exc)})") from None
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise utils.InputError(f"{path}: not a gmmseg model ({_why(exc)})") from None
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _why(exc):
+    return f"no field {exc}" if isinstance(exc, KeyError) else _first_line(exc)
+
+
+def from_dict(data):
+    """A ``MixtureModel`` from ``to_dict``'s object, checked (``load_model``)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"its format is not {FORMAT!r}")
+    version = data["version"]
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"format version {version}, newer than this gmmseg reads "
+                         f"({FORMAT_VERSION}): update gmmseg")
+    options = Options(**data["options"])
+    ncomp = check_int(data["n_components"], "n_components", 1, sg.MAX_COMPONENTS)
+    c = check_int(data["n_channels"], "n_channels", 1, 3)
+    d = c + 2 * (options.spatial > 0)
+    mean, std = _array(data, "mean", (c,)), _array(data, "std", (c,))
+    mus, covs = _array(data, "mus", (ncomp, d)), _array(data, "covs", (ncomp, d, d))
+    priors = _array(data, "priors", (ncomp,))
+    if (std <= 0).any():
+        raise ValueError("std must be positive")
+    if (priors < 0).any() or not math.isclose(priors.sum(), 1.0, rel_tol=1e-9):
+        raise ValueError("priors must be positive and sum to 1")
+    if not np.allclose(covs, covs.transpose(0, 2, 1)):
+        raise ValueError("covs must be symmetric")
+    try:
+        np.linalg.cholesky(covs)
+    except np.linalg.LinAlgError:
+        raise ValueError("covs must be positive definite") from None
+    top = float(data["top"])
+    if not (math.isfinite(top) and top > 0):
+        raise ValueError("top must be a positive number")
+    fitted = data["fit"]
+    gmm = sg.GMM(ncomp, mus, covs, priors)
+    gmm.log_likelihood_history = [float(v) for v in fitted["log_likelihood_history"]]
+    gmm.converged = bool(fitted["converged"])
+    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=c, top=top, options=options,
+                        n_images=int(fitted["n_images"]), n_pixels=int(fitted["n_pixels"]),
+                        n_colours=int(fitted["n_colours"]),
+                        warm_up_history=[float(v) for v in
+                                         fitted["warm_up_log_likelihood_history"]])
+
+
+def _array(data, name, shape):
+    array = np.asarray(data[name], dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}, not {shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return array

@@ -1,0 +1,194 @@
+"""The segmentation options: every one once, with its type, default, bound and check.
+
+An ``Options`` is built once, checked as it is built, and travels whole
+through ``gmmseg.segment``, ``gmmseg.fit``, the model, ``segment_file``, the
+batch and the command line; a record's option fields are its ``record()``.
+Bounds that depend on the image (``smooth`` and ``min_region`` by its size,
+CIELAB on colour only) are ``check_for``'s, run by the entries on each image.
+"""
+
+import dataclasses
+
+import segmentation_GMM as sg
+from gmmseg.features import COLOR_SPACES
+from gmmseg.params import (
+    MAX_ITER,
+    MAX_SEED,
+    SPATIAL_MAX,
+    ParameterError,
+    check_bool,
+    check_choice,
+    check_cut,
+    check_float,
+    check_int,
+)
+
+__all__ = ["Options", "make_options"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Options:
+    """How an image is segmented, beyond the number of components.
+
+    The defaults are the lab's segmentation: Z-scored colours, k-means seeding,
+    EM, each pixel given its most likely component.
+
+    Parameters
+    ----------
+    max_iter : int, default=100
+        At most this many EM steps in all, the warm-up's included (1 ..
+        ``params.MAX_ITER``).
+    tol : float, default=1e-4
+        EM stops when the mean log-likelihood per pixel changes by less (nats).
+    random_state : int, default=0
+        Seeds k-means++ (and the pixel sample of ``spatial``); 0 .. 2**32 - 1.
+    color_space : {"rgb", "lab"}, default="rgb"
+        The colour features (``features.colour_features``); "lab" needs a
+        colour image.
+    spatial : float, default=0
+        Weight of each pixel's Z-scored row and column appended to its features
+        (0 .. ``params.SPATIAL_MAX``); 0 leaves them out.
+    smooth : float, default=0
+        Sigma in pixels of the Gaussian that blurs each component's
+        responsibilities before the argmax (``features.smoothed_argmax``); at
+        most a quarter of the image's shorter side.
+    min_region : int, default=0
+        If above 0, split the labels into connected regions and fold regions of
+        fewer pixels into their neighbours (``regions.connected_regions``).
+    merge : float, default=0
+        If above 0, also merge touching regions whose mean colours differ by
+        less than this CIELAB Delta E (``regions.merge_regions``).
+    hierarchy : bool, default=False
+        Merge the connected regions pair by pair into one
+        (``hierarchy.build_hierarchy``) and cut it at
+        ``hierarchy.DEFAULT_LEVEL``, or where ``n_regions`` or ``level`` says
+        (either sets ``hierarchy``; not with ``merge``).
+    n_regions : int, optional
+        Cut the hierarchy into this many regions (fewer only if there are
+        fewer fine regions).
+    level : float, optional
+        Cut the hierarchy at this height.
+
+    Raises
+    ------
+    ValueError
+        ``params.ParameterError`` naming the first bad parameter.
+
+    Examples
+    --------
+    >>> from gmmseg.options import Options
+    >>> Options(n_regions=5).hierarchy
+    True
+    >>> Options(smooth=-1)
+    Traceback (most recent call last):
+    ...
+    gmmseg.params.ParameterError: smooth must be 0 or more, not -1
+    """
+
+    max_iter: int = 100
+    tol: float = sg.TOL
+    # Recorded by the lab's summary as "seed", beside the fit it seeded.
+    random_state: int = dataclasses.field(default=0, metadata={"record": None})
+    color_space: str = "rgb"
+    spatial: float = 0.0
+    smooth: float = 0.0
+    min_region: int = 0
+    merge: float = 0.0
+    hierarchy: bool = False
+    # Recorded as "regions", the name records have always given it.
+    n_regions: int | None = dataclasses.field(default=None, metadata={"record": "regions"})
+    level: float | None = None
+
+    def __post_init__(self):
+        # Any size is allowed here; ``check_for`` bounds them by the image.
+        checked = {
+            "max_iter": check_int(self.max_iter, "max_iter", 1, MAX_ITER),
+            "tol": check_float(self.tol, "tol", 0.0, include_low=False),
+            "random_state": check_int(self.random_state, "random_state", 0, MAX_SEED),
+            "color_space": check_choice(self.color_space, "color_space", COLOR_SPACES),
+            "spatial": check_float(self.spatial, "spatial", 0.0, SPATIAL_MAX),
+            "smooth": check_float(self.smooth, "smooth", 0.0),
+            "min_region": check_int(self.min_region, "min_region", 0),
+            "merge": check_float(self.merge, "merge", 0.0),
+            "hierarchy": check_bool(self.hierarchy, "hierarchy"),
+        }
+        checked["n_regions"], checked["level"] = check_cut(self.n_regions, self.level, None)
+        checked["hierarchy"] |= self.n_regions is not None or self.level is not None
+        if checked["hierarchy"] and checked["merge"] > 0:
+            raise ParameterError(("merge", "hierarchy"),
+                                 "merge and hierarchy both merge regions; give one")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def check_for(self, shape):
+        """Check the bounds that depend on the image.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The image's (h, w, c).
+
+        Raises
+        ------
+        ValueError
+            ``params.ParameterError``: ``smooth`` beyond a quarter of the
+            shorter side (where every pixel already weighs the evidence of the
+            whole image, and the blur's cost grows with sigma), ``min_region``
+            or ``n_regions`` beyond the pixels, CIELAB of a grey image.
+        """
+        h, w, c = shape
+        check_float(self.smooth, "smooth", 0.0, max(1.0, min(h, w) / 4))
+        check_int(self.min_region, "min_region", 0, h * w)
+        check_cut(self.n_regions, self.level, h * w)
+        if self.color_space == "lab" and c != 3:
+            raise ParameterError("color_space", "color_space lab needs a colour image; "
+                                                "this one is greyscale")
+
+    @property
+    def regions(self):
+        """Whether the labels are split into regions (``min_region``, ``merge``, ``hierarchy``)."""
+        return self.min_region > 0 or self.merge > 0 or self.hierarchy
+
+    @classmethod
+    def recorded(cls):
+        """The record's name of each recorded option, in the record's order: {field: key}."""
+        names = {}
+        for field in dataclasses.fields(cls):
+            key = field.metadata.get("record", field.name)
+            if key is not None:
+                names[field.name] = key
+        return names
+
+    def record(self):
+        """The options as a record keeps them: {key: value}, JSON-ready."""
+        return {key: getattr(self, name) for name, key in self.recorded().items()}
+
+    def replace(self, **changes):
+        """A copy with some options changed, checked again."""
+        return dataclasses.replace(self, **changes)
+
+
+def make_options(options=None, **overrides):
+    """One ``Options`` from an optional base and keyword options.
+
+    Parameters
+    ----------
+    options : Options, optional
+    **overrides
+        Any ``Options`` field; an unknown name is a ``ParameterError``.
+
+    Returns
+    -------
+    options : Options
+    """
+    if options is not None and not isinstance(options, Options):
+        raise ParameterError("options", f"options must be a gmmseg Options, not "
+                                        f"{type(options).__name__}")
+    known = {field.name for field in dataclasses.fields(Options)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ParameterError(unknown[0], f"{unknown[0]} is not an option; the options are "
+                                         f"{', '.join(sorted(known))}")
+    if options is None:
+        return Options(**overrides)
+    return options.replace(**overrides) if overrides else options
