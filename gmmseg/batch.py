@@ -248,9 +248,10 @@ def finished_rows(path, job):
         return None
 
 
-def run_batch(patterns, n_components=4, *, options=None, out="results", jobs=None, dask=None,
-              resume=False, truth=None, overwrite=False, progress=True, k_max=selection.K_MAX,
-              criterion="gain", model=None, shared_model=False, save_model=None, **kwargs):
+def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=None,
+              dask=None, resume=False, truth=None, overwrite=False, progress=True,
+              k_max=selection.K_MAX, criterion="gain", model=None, shared_model=False,
+              save_model=None, **kwargs):
     """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
 
     Parameters

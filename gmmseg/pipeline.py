@@ -75,9 +75,10 @@ def segment(image, n_components=4, *, options=None, progress=True, **kwargs):
     return fit_segment(image, ncomp, options, progress)
 
 
-def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, options=None, out="results",
-                 show=False, progress=True, k_max=selection.K_MAX, criterion="gain", truth=None,
-                 overwrite=False, model=None, save_model=None, **kwargs):
+def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None,
+                 out="results", show=False, progress=True, k_max=selection.K_MAX,
+                 criterion="gain", truth=None, overwrite=False, model=None, save_model=None,
+                 **kwargs):
     """Segment one image file for one or several K and write the results.
 
     For each K, the files of ``outputs.save_fit`` (labels, figure, JSON
@@ -90,10 +91,11 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, options=None, o
     Parameters
     ----------
     image_path : str
-    n_components : int, sequence of int, or "auto"
+    n_components : int, sequence of int, or "auto", optional
         Number(s) of components; each is fitted in turn. ``"auto"`` fits
         K = 2 .. ``k_max`` and keeps the one ``criterion`` prefers
-        (``selection.choose_k``). With ``model``: None or the model's K.
+        (``selection.choose_k``). Default 4; with ``model``, the model's K
+        (the only one it takes).
     options : Options, optional
         See ``segment``; keyword arguments of the options' names replace some.
     out : str, default="results"
@@ -141,13 +143,15 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=4, *, options=None, o
         labelling = model.check_options(options)
         options = model.label_options(labelling)
         model.check_image(image, options)
-        if n_components is not None and check_components(n_components) != [model.n_components]:
-            raise ParameterError("n_components", f"n_components {n_components}: the model "
-                                                 f"has {model.n_components} components")
+        asked = None if n_components is None else check_components(n_components, k_max)
+        if asked not in (None, [model.n_components]):
+            shown = asked if asked == "auto" else " ".join(map(str, asked))
+            raise ParameterError("n_components", f"n_components {shown}: the model has "
+                                                 f"{model.n_components} components")
         ks = [model.n_components]
     else:
         options.check_for(image.shape)
-        ks = check_components(n_components, k_max)
+        ks = check_components(4 if n_components is None else n_components, k_max)
         if save_model is not None and ks != "auto" and len(ks) > 1:
             raise ParameterError(("save_model", "n_components"),
                                  "save_model keeps one model: give one n_components, or auto")

@@ -269,7 +269,7 @@ class FrameSampler:
         return sorted(picks.items())
 
 
-def segment_video(video_path, n_components=4, *, options=None, out="results", fps=None,
+def segment_video(video_path, n_components=None, *, options=None, out="results", fps=None,
                   progress=True, stem=None, show=False, overwrite=False, preset=None,
                   model=None, **kwargs):
     """Segment one clip for one K and write its four files.
@@ -285,8 +285,8 @@ def segment_video(video_path, n_components=4, *, options=None, out="results", fp
     ----------
     video_path : str
         An MP4 (or any video ffmpeg reads), an animated GIF, or a folder of frames.
-    n_components : int, default=4
-        With ``model``: None or the model's K.
+    n_components : int, optional
+        K; default 4, or the model's K (the only one it takes) with ``model``.
     options : Options, optional
         ``max_iter``, ``tol`` and ``random_state`` fit the first frame (see
         ``gmmseg.segment``); the others are for images and must keep their
@@ -345,7 +345,8 @@ def segment_video(video_path, n_components=4, *, options=None, out="results", fp
             raise ParameterError("n_components", f"n_components {n_components}: the model "
                                                  f"has {model.n_components} components")
         n_components = model.n_components
-    ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
+    ncomp = check_int(4 if n_components is None else n_components, "n_components", 1,
+                      sg.MAX_COMPONENTS)
     params = check_video_params(fps, preset)
     info, frames = video_io.open_video(video_path, packed=True)
     if params["preset"] is not None and info["container"] == "gif":
