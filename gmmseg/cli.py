@@ -225,13 +225,11 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _options(args):
-    """The segmentation options the flags give."""
+    """The segmentation options the flags give: each option from its flag in ``FLAGS``."""
     from gmmseg.options import Options
 
-    return Options(max_iter=args.iters, tol=args.tol, random_state=args.seed,
-                   color_space=args.color_space, spatial=args.spatial, smooth=args.smooth,
-                   min_region=args.min_region, merge=args.merge, hierarchy=args.hierarchy,
-                   n_regions=args.regions, level=args.level)
+    return Options(**{name: getattr(args, FLAGS[name][2:].replace("-", "_"))
+                      for name in Options.names("fit", "features", "labelling")})
 
 
 def _run(args):

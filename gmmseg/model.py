@@ -45,9 +45,8 @@ FORMAT_VERSION = 1
 
 # What a fitted model fixes: its features and how it was fitted. The other
 # options say how an image's labels become regions, and apply to any image.
-FIT_OPTIONS = ("max_iter", "tol", "random_state", "color_space", "spatial")
-LABEL_OPTIONS = tuple(field.name for field in dataclasses.fields(Options)
-                      if field.name not in FIT_OPTIONS)
+FIT_OPTIONS = Options.names("fit", "features")
+LABEL_OPTIONS = Options.names("labelling")
 
 
 class ParameterWarning(UserWarning):

@@ -26,6 +26,11 @@ from gmmseg.params import (
 __all__ = ["Options", "make_options"]
 
 
+def _option(default, stage, record=""):
+    """A field of ``Options``: its default, its stage, its record's key ("": its name)."""
+    return dataclasses.field(default=default, metadata={"stage": stage, "record": record})
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Options:
     """How an image is segmented, beyond the number of components.
@@ -85,19 +90,22 @@ class Options:
     gmmseg.params.ParameterError: smooth must be 0 or more, not -1
     """
 
-    max_iter: int = 100
-    tol: float = sg.TOL
+    # Each option's stage: "fit" (how EM runs), "features" (what it is fitted on;
+    # a fitted model fixes both), "labelling" (how labels become regions, for
+    # any image a model labels).
+    max_iter: int = _option(100, "fit")
+    tol: float = _option(sg.TOL, "fit")
     # Recorded by the lab's summary as "seed", beside the fit it seeded.
-    random_state: int = dataclasses.field(default=0, metadata={"record": None})
-    color_space: str = "rgb"
-    spatial: float = 0.0
-    smooth: float = 0.0
-    min_region: int = 0
-    merge: float = 0.0
-    hierarchy: bool = False
+    random_state: int = _option(0, "fit", record=None)
+    color_space: str = _option("rgb", "features")
+    spatial: float = _option(0.0, "features")
+    smooth: float = _option(0.0, "labelling")
+    min_region: int = _option(0, "labelling")
+    merge: float = _option(0.0, "labelling")
+    hierarchy: bool = _option(False, "labelling")
     # Recorded as "regions", the name records have always given it.
-    n_regions: int | None = dataclasses.field(default=None, metadata={"record": "regions"})
-    level: float | None = None
+    n_regions: int | None = _option(None, "labelling", record="regions")
+    level: float | None = _option(None, "labelling")
 
     def __post_init__(self):
         # Any size is allowed here; ``check_for`` bounds them by the image.
@@ -154,10 +162,16 @@ class Options:
         """The record's name of each recorded option, in the record's order: {field: key}."""
         names = {}
         for field in dataclasses.fields(cls):
-            key = field.metadata.get("record", field.name)
+            key = field.metadata["record"]
             if key is not None:
-                names[field.name] = key
+                names[field.name] = key or field.name
         return names
+
+    @classmethod
+    def names(cls, *stages):
+        """The options of some stages ("fit", "features", "labelling"), in order."""
+        return tuple(field.name for field in dataclasses.fields(cls)
+                     if field.metadata["stage"] in stages)
 
     def record(self):
         """The options as a record keeps them: {key: value}, JSON-ready."""

@@ -54,8 +54,7 @@ REFIT_DROP = 0.1
 REFIT_ITERATIONS = 5
 
 # Options that only an image takes: a clip is labelled colour by colour.
-IMAGE_OPTIONS = ("color_space", "spatial", "smooth", "min_region", "merge", "hierarchy",
-                 "n_regions", "level")
+IMAGE_OPTIONS = Options.names("features", "labelling")
 
 
 class ColourMemo:
