@@ -520,10 +520,10 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
     result : dict
         ``gmm`` (the fitted GMM), ``labels`` (h, w) uint8, ``mean`` and ``std``
         (c,) of the features' Z-score, ``means_rgb`` (K, c) (each component's
-        mean colour in the image's units), ``n_colours``,
-        ``warm_up_history`` (``fit_colours``), ``seconds``, and for the extensions ``gamma``
-        (n_colours, K), each distinct colour's responsibilities, and
-        ``inverse`` (h * w,), each pixel's distinct colour.
+        mean colour in the image's units), ``n_colours``, ``warm_up_history``
+        (``fit_colours``), ``log_likelihood_history`` and ``converged`` (the fit's,
+        for ``summary``), ``seconds``; for the extensions ``gamma`` (n_colours, K),
+        each colour's responsibilities, and ``inverse`` (h * w,), each pixel's colour.
     """
     start = time.perf_counter()
     colours, counts, inverse = distinct_colours(image)

@@ -57,7 +57,7 @@ def load_image(path):
     InputError
         If the file is missing, is a directory, or is not a readable image.
     """
-    path = os.fspath(path)
+    path = file_path(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -84,6 +84,14 @@ def load_image(path):
         warnings.warn(f"{path} has {frames} frames: the first is segmented "
                       f"(gmmseg.segment_video, or --video, segments them all)", stacklevel=2)
     return _to_array(img)
+
+
+def file_path(path, name="path"):
+    """``os.fspath(path)``, or an InputError naming ``name`` for what is not a path."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise InputError(f"{name} must be a file's path, not {type(path).__name__}") from None
 
 
 def image_array(img):

@@ -23,10 +23,10 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-import segmentation_GMM as sg
 import utils
 from gmmseg import outputs, pipeline, selection
-from gmmseg.model import fit_colour_counts
+from gmmseg.model import check_poolable, fit_colour_counts
+from gmmseg.model import count_colours as _count_colours
 from gmmseg.options import make_options
 from gmmseg.params import ParameterError, check_bool, check_components, check_int
 from gmmseg.video_io import natural_key
@@ -164,7 +164,7 @@ def count_colours(path, options, threads=None):
     -------
     counted : (colours, counts, top) or str
         ``distinct_colours``' first two and ``utils.max_value`` of the image,
-        for ``model.fit_colour_counts``; or why the image cannot be used.
+        for ``model.fit_colour_counts`` (``model.count_colours``); or why the image cannot be used.
     """
     from threadpoolctl import threadpool_limits
 
@@ -172,8 +172,7 @@ def count_colours(path, options, threads=None):
         with threadpool_limits(limits=threads):
             image = utils.load_image(path)
             options.check_for(image.shape)
-            colours, counts, _ = sg.distinct_colours(image)
-        return colours, counts, utils.max_value(image)
+            return _count_colours(image)
     except utils.InputError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
@@ -306,20 +305,20 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
     jobs = check_int(jobs if jobs is not None else os.cpu_count() or 1, "jobs", 1, 256)
     if model is not None:
         if shared_model:
-            raise ParameterError(("shared_model", "model"), "shared_model fits the model that "
-                                                            "model gives; give one")
+            raise ParameterError(("shared_model", "model"), "shared_model fits a model and "
+                                                            "model gives one; give one of them")
         loaded = pipeline.resolve_model(model)[0]
         loaded.check_options(options)
-        if n_components is not None and n_components != loaded.n_components:
-            raise ParameterError("n_components", f"n_components {n_components}: the model "
-                                                 f"has {loaded.n_components} components")
+        loaded.check_components(n_components, k_max)
         ks = None
     else:
         ks = check_components(4 if n_components is None else n_components, k_max)
         ks = ks if ks == "auto" else ks[0] if len(ks) == 1 else ks
-    if shared_model and not isinstance(ks, int):
-        raise ParameterError(("shared_model", "n_components"),
-                             "shared_model fits one model: give one n_components")
+    if shared_model:
+        if not isinstance(ks, int):
+            raise ParameterError(("shared_model", "n_components"),
+                                 "shared_model fits one model: give one n_components")
+        check_poolable(options)
     if save_model is not None and not shared_model:
         raise ParameterError(("save_model", "shared_model"),
                              "save_model in a batch writes its shared model: add shared_model "
@@ -334,7 +333,10 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
     truths = pair_truths(paths, truth) if truth is not None else {}
     outputs.prepare_out(out)
     if save_model is not None:
-        pipeline.check_model_free(save_model, overwrite)
+        pipeline.check_model_free(save_model, overwrite, [
+            *paths, os.path.join(out, "summary.csv"),
+            *(name for path in paths
+              for name in outputs.OutputNames(out, outputs.file_stem(path), ks).files)])
     job = {"n_components": ks, "options": options, "out": out, "overwrite": overwrite,
            "k_max": k_max, "criterion": criterion, "model": model}
     rows_by_path = {}
@@ -379,24 +381,30 @@ def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_
     counted = {}
     _run_tasks(executor, slots, paths, counted, progress, "counting colours",
                lambda path: (count_colours, path, options, threads), rows=False)
-    kept, kind = [], None
+    kinds = [_kind(counted[path]) for path in paths if not isinstance(counted[path], str)]
+    # The kind most images have (the first of them on a tie) is the model's.
+    kind = max(kinds, key=kinds.count) if kinds else None
+    kept = []
     for path in paths:
         result = counted[path]
+        if not isinstance(result, str) and _kind(result) != kind:
+            result = (f"{_kind(result)} images; the shared model is fitted on the {kind} "
+                      f"images, which most of the batch is")
         if isinstance(result, str):
-            rows_by_path[path] = [_row({"image": path}, result)]
-            continue
-        colours = result[0]
-        this = (colours.shape[1], colours.dtype.str)
-        kind = kind or this
-        if this != kind:
-            rows_by_path[path] = [_row({"image": path}, (
-                f"{path}: {colours.shape[1]} channel(s) of {colours.dtype.name}; the shared "
-                f"model is fitted on {kind[0]} of {np.dtype(kind[1]).name}"))]
+            error = result if path in result else f"{path}: {result}"
+            rows_by_path[path] = [_row({"image": path}, error)]
+            print(f"error: {error}", file=sys.stderr)
             continue
         kept.append(result)
     if not kept:
-        raise utils.InputError("no image could be read to fit the shared model")
+        raise utils.InputError("no image of the batch can be counted for the shared model")
     return fit_colour_counts(kept, n_components, options, progress)
+
+
+def _kind(counted):
+    """'3-channel uint8' of an image's ``count_colours``."""
+    colours = counted[0]
+    return f"{colours.shape[1]}-channel {colours.dtype.name}"
 
 
 def _run_tasks(executor, slots, paths, results, progress, what, task, rows=True):

@@ -252,15 +252,15 @@ def _run(args):
     from gmmseg.params import check_components
     from gmmseg.video import segment_video
 
-    if args.model is not None:
-        return [segment_video(args.video, args.k and args.k[0], options=options,
-                              out=args.out, fps=args.fps, show=args.show,
-                              overwrite=args.overwrite, preset=args.preset, model=args.model)]
-    ks = check_components(args.k, args.k_max)
+    if args.model is not None:  # the model's k, or the one --k that must equal it
+        ks = [args.k[0] if args.k else None]
+    else:
+        ks = check_components(args.k, args.k_max)
     if ks == "auto":
         raise utils.InputError("--k auto is for images; give a video its k")
     return [segment_video(args.video, k, options=options, out=args.out, fps=args.fps,
-                          show=args.show, overwrite=args.overwrite, preset=args.preset)
+                          show=args.show, overwrite=args.overwrite, preset=args.preset,
+                          model=args.model)
             for k in ks]
 
 

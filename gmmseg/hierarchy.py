@@ -25,7 +25,6 @@ References
 """
 
 import heapq
-import os
 
 import numpy as np
 
@@ -299,7 +298,7 @@ def load_hierarchy(path):
     fine : ndarray of shape (h, w), int32
     merges : ndarray of shape (n - 1, 4)
     """
-    path = os.fspath(path)
+    path = utils.file_path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return data["fine"], data["merges"]

@@ -21,7 +21,6 @@ array([0, 0, 0, 0, 1, 1, 1, 1], dtype=uint8)
 import dataclasses
 import json
 import math
-import os
 import time
 import warnings
 
@@ -30,15 +29,22 @@ from threadpoolctl import threadpool_limits
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features
+from gmmseg import features, params
 from gmmseg.hierarchy import DEFAULT_LEVEL, build_hierarchy, fine_min_region
 from gmmseg.hierarchy import cut as cut_hierarchy
 from gmmseg.options import Options, make_options
-from gmmseg.params import ParameterError, check_image, check_int
+from gmmseg.params import (
+    ParameterError,
+    ParameterWarning,
+    check_components,
+    check_image,
+    check_int,
+)
 from gmmseg.regions import connected_regions, merge_regions
 from gmmseg.result import Segmentation
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MixtureModel", "fit", "load_model", "pool_colours"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MixtureModel", "count_colours", "fit",
+           "fit_colour_counts", "load_model", "pool_colours"]
 
 FORMAT = "gmmseg-model"
 FORMAT_VERSION = 1
@@ -48,13 +54,10 @@ FORMAT_VERSION = 1
 FIT_OPTIONS = Options.names("fit", "features")
 LABEL_OPTIONS = Options.names("labelling")
 
-
-class ParameterWarning(UserWarning):
-    """A warning about a parameter's value; ``parameters`` names it (the CLI says its flag)."""
-
-    def __init__(self, parameters, message):
-        super().__init__(message)
-        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+# The dtypes of images (``params.check_image``): a model applies to images of
+# its own, or, fitted on floats, to any floats.
+IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+                "float16", "float32", "float64")
 
 
 @dataclasses.dataclass(eq=False)
@@ -73,6 +76,9 @@ class MixtureModel:
         The Z-score of the colour features, over every pixel fitted on.
     n_channels : int
         c, the channels of the images it applies to (1 grey, 3 colour).
+    dtype : str
+        The images' dtype (``IMAGE_DTYPES``): an 8-bit model's Z-score means
+        nothing to a 16-bit image.
     top : float
         Full intensity of the images fitted on (``utils.max_value``), which
         CIELAB's conversion divides by.
@@ -89,6 +95,7 @@ class MixtureModel:
     mean: np.ndarray
     std: np.ndarray
     n_channels: int
+    dtype: str
     top: float
     options: Options
     n_images: int
@@ -101,16 +108,16 @@ class MixtureModel:
         """K, the number of components."""
         return self.gmm.ncomp
 
-    def segment(self, image, *, progress=True, **labelling):
+    def segment(self, image, *, options=None, **labelling):
         """Label every pixel of an image with its most likely component; no refit.
 
         Parameters
         ----------
         image : ndarray, PIL image or str
             As ``gmmseg.segment`` takes it, with the model's number of channels.
-        progress : bool, default=True
-            Unused here (nothing iterates); taken so that the entries share
-            one signature.
+        options : Options, optional
+            Its labelling options replace the model's where they are not at
+            their defaults (``check_options``).
         **labelling
             Options that turn labels into regions, replacing the model's:
             ``smooth``, ``min_region``, ``merge``, ``hierarchy``,
@@ -125,6 +132,8 @@ class MixtureModel:
         """
         start = time.perf_counter()
         image = check_image(image)
+        if options is not None:
+            labelling = {**self.check_options(make_options(options)), **labelling}
         options = self.label_options(labelling)
         self.check_image(image, options)
         colours, counts, inverse = sg.distinct_colours(image)
@@ -141,23 +150,35 @@ class MixtureModel:
         return make_options(self.options, **labelling)
 
     def check_options(self, options):
-        """The labelling options of ``options``, for a run that applies this model.
+        """The labelling options ``options`` asks of this model, for a run that applies it.
 
-        An option of the fit (``FIT_OPTIONS``) may be left at its default or
-        equal the model's; any other value asks for another model.
+        An option at its default is not asked for: the model's own value
+        holds (as a flag left out on the command line). An option of the fit
+        (``FIT_OPTIONS``) may otherwise only equal the model's; any other value
+        asks for another model.
 
         Returns
         -------
         labelling : dict
-            ``options``' values of ``LABEL_OPTIONS``, for ``segment``.
+            The labelling options (``LABEL_OPTIONS``) ``options`` changes, for
+            ``segment``.
         """
         default = Options()
         for name in FIT_OPTIONS:
             value = getattr(options, name)
             if value != getattr(default, name) and value != getattr(self.options, name):
                 raise ParameterError(name, f"{name} {value!r}: the model was fitted with "
-                                           f"{name} {getattr(self.options, name)!r}")
-        return {name: getattr(options, name) for name in LABEL_OPTIONS}
+                                           f"{getattr(self.options, name)!r}")
+        return {name: getattr(options, name) for name in LABEL_OPTIONS
+                if getattr(options, name) != getattr(default, name)}
+
+    def check_components(self, n_components, k_max=None):
+        """Refuse an ``n_components`` other than None or the model's K."""
+        asked = None if n_components is None else check_components(n_components, k_max)
+        if asked not in (None, [self.n_components]):
+            shown = asked if asked == "auto" else " ".join(map(str, asked))
+            raise ParameterError("n_components", f"n_components {shown}: the model has "
+                                                 f"{self.n_components} components")
 
     def check_image(self, image, options=None):
         """Refuse an image the model cannot label (channels, size-bound options)."""
@@ -165,6 +186,10 @@ class MixtureModel:
         if c != self.n_channels:
             raise ParameterError("image", f"image has {c} channel{'s' if c > 1 else ''}; the "
                                           f"model was fitted on {self.n_channels}-channel images")
+        kind = image.dtype.name
+        if kind != self.dtype and not (image.dtype.kind == "f" and self.dtype.startswith("float")):
+            raise ParameterError("image", f"image is {kind}; the model was fitted on "
+                                          f"{self.dtype} images")
         (options or self.options).check_for(image.shape)
 
     def _colour_features(self):
@@ -229,6 +254,7 @@ class MixtureModel:
             "version": FORMAT_VERSION,
             "n_components": self.n_components,
             "n_channels": self.n_channels,
+            "dtype": self.dtype,
             "top": self.top,
             "options": dataclasses.asdict(self.options),
             "mean": self.mean.tolist(),
@@ -249,7 +275,7 @@ class MixtureModel:
         loaded model holds the very same numbers and labels every image as
         this one does.
         """
-        utils.write_atomic(os.fspath(path), lambda tmp: _write_text(
+        utils.write_atomic(utils.file_path(path), lambda tmp: _write_text(
             tmp, json.dumps(self.to_dict(), indent=1)))
 
 
@@ -320,7 +346,8 @@ def fit_segment(image, ncomp, options, progress=True, label=True):
     else:
         gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter,
                                              options.tol, options.random_state, progress)
-    model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[2], top=top,
+    model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[2],
+                         dtype=image.dtype.name, top=top,
                          options=options, n_images=1,
                          n_pixels=int(counts.sum()), n_colours=len(counts),
                          warm_up_history=warm_up)
@@ -336,11 +363,16 @@ def _features(color_space, top):
         lambda colours: features.colour_features(colours, color_space, top))
 
 
-def _fit_pooled(images, ncomp, options, progress):
-    """``fit`` of several images: count each one's colours, pool the counts, fit once."""
+def check_poolable(options):
+    """Refuse options a pooled fit cannot take: position is each image's own."""
     if options.spatial > 0:
         raise ParameterError("spatial", "spatial needs one image to fit: a pooled model is "
                                         "fitted on colours alone")
+
+
+def _fit_pooled(images, ncomp, options, progress):
+    """``fit`` of several images: count each one's colours, pool the counts, fit once."""
+    check_poolable(options)
     counted, kinds = [], set()
     for index, image in enumerate(images):
         image = check_image(image, f"images[{index}]")
@@ -349,9 +381,20 @@ def _fit_pooled(images, ncomp, options, progress):
         if len(kinds) > 1:
             raise ParameterError("images", f"images mixes {_kinds(kinds)} images: give "
                                            f"images of one type and number of channels")
-        colours, counts, _ = sg.distinct_colours(image)
-        counted.append((colours, counts, utils.max_value(image)))
+        counted.append(count_colours(image))
     return fit_colour_counts(counted, ncomp, options, progress)
+
+
+def count_colours(image):
+    """What a pooled fit keeps of one image: ``(colours, counts, top)``.
+
+    The distinct colours (shape (n, c)) in the image's own dtype, which holds
+    them exactly in an eighth of the int64 ``distinct_colours`` returns for
+    8-bit images (less to pool, and to send from a batch's workers); their
+    pixel counts; the image's full intensity (``utils.max_value``).
+    """
+    colours, counts, _ = sg.distinct_colours(image)
+    return colours.astype(image.dtype, copy=False), counts, utils.max_value(image)
 
 
 def _kinds(kinds):
@@ -375,13 +418,15 @@ def fit_colour_counts(counted, ncomp, options, progress=True):
     -------
     model : MixtureModel
     """
+    check_poolable(options)
     colours, counts = pool_colours([(c, n) for c, n, _ in counted])
     top = max(top for _, _, top in counted)
     colours_norm, mean, std = sg.zscore_colours(colours, counts,
                                                 _features(options.color_space, top))
     gmm, _, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter, options.tol,
                                      options.random_state, progress)
-    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=colours.shape[1], top=top,
+    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=colours.shape[1],
+                        dtype=counted[0][0].dtype.name, top=top,
                         options=options, n_images=len(counted), n_pixels=int(counts.sum()),
                         n_colours=len(counts), warm_up_history=warm_up)
 
@@ -456,11 +501,12 @@ def load_model(path):
     ------
     ValueError
         ``utils.InputError`` naming the file: missing, not JSON, not a
-        gmmseg model, of a newer format version, or with fields that do not
-        make a mixture (shapes, a covariance that is not positive definite,
-        priors that do not sum to 1).
+        gmmseg model, of a newer format version, or with a field that is
+        missing, of the wrong type or shape, or does not make a mixture (a
+        covariance that is not positive definite, priors that do not sum to
+        1, values beyond what any fit gives).
     """
-    path = os.fspath(path)
+    path = utils.file_path(path)
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -468,42 +514,67 @@ def load_model(path):
         raise utils.InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise utils.InputError(f"{path}: is a directory, not a model") from None
+    except RecursionError:
+        raise utils.InputError(f"{path}: not a gmmseg model (nested too deep)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise utils.InputError(f"{path}: not a gmmseg model ({_first_line(exc)})") from None
     try:
         return from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise utils.InputError(f"{path}: not a gmmseg model ({_why(exc)})") from None
+    except ValueError as exc:
+        raise utils.InputError(f"{path}: not a gmmseg model ({_first_line(exc)})") from None
 
 
 def _first_line(exc):
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _why(exc):
-    return f"no field {exc}" if isinstance(exc, KeyError) else _first_line(exc)
+# Bounds no fit reaches: Z-scored means beyond 1e8 (a 12 MP image's largest
+# Z-score is about 3 500), a Z-score's mean or std beyond the floats the image
+# checks accept. A file beyond them was edited, and would label in NaN.
+MAX_MU = 1e8
+STD_RANGE = (1e-100, params.MAX_FLOAT_VALUE)
 
 
 def from_dict(data):
-    """A ``MixtureModel`` from ``to_dict``'s object, checked (``load_model``)."""
+    """A ``MixtureModel`` from ``to_dict``'s object, every field checked (``load_model``).
+
+    Raises
+    ------
+    ValueError
+        Naming the first field that is missing or wrong (``fit.n_pixels``).
+    """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"its format is not {FORMAT!r}")
-    version = data["version"]
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"version {version!r}")
+    version = _field(data, "version", int)
+    if version < 1:
+        raise ValueError(f"version must be 1 or more, not {version}")
     if version > FORMAT_VERSION:
         raise ValueError(f"format version {version}, newer than this gmmseg reads "
                          f"({FORMAT_VERSION}): update gmmseg")
-    options = Options(**data["options"])
-    ncomp = check_int(data["n_components"], "n_components", 1, sg.MAX_COMPONENTS)
-    c = check_int(data["n_channels"], "n_channels", 1, 3)
+    settings = _field(data, "options", dict)
+    missing = sorted({field.name for field in dataclasses.fields(Options)} - set(settings))
+    if missing:
+        raise ValueError(f"no field 'options.{missing[0]}'")
+    try:
+        options = Options(**settings)
+    except ParameterError as exc:
+        raise ValueError(f"options.{exc}") from None
+    ncomp = _field(data, "n_components", int)
+    c = _field(data, "n_channels", int)
+    if not (1 <= ncomp <= sg.MAX_COMPONENTS and c in (1, 3)):
+        raise ValueError(f"{ncomp} components of {c} channels")
+    dtype = _field(data, "dtype", str)
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(IMAGE_DTYPES)}, not {dtype!r}")
     d = c + 2 * (options.spatial > 0)
     mean, std = _array(data, "mean", (c,)), _array(data, "std", (c,))
     mus, covs = _array(data, "mus", (ncomp, d)), _array(data, "covs", (ncomp, d, d))
     priors = _array(data, "priors", (ncomp,))
-    if (std <= 0).any():
-        raise ValueError("std must be positive")
-    if (priors < 0).any() or not math.isclose(priors.sum(), 1.0, rel_tol=1e-9):
+    if not ((std >= STD_RANGE[0]) & (std <= STD_RANGE[1])).all():
+        raise ValueError(f"std must be from {STD_RANGE[0]:g} to {STD_RANGE[1]:g}")
+    if (np.abs(mean) > params.MAX_FLOAT_VALUE).any() or (np.abs(mus) > MAX_MU).any():
+        raise ValueError("mean or mus beyond any fit's")
+    if (priors <= 0).any() or not math.isclose(priors.sum(), 1.0, rel_tol=1e-9):
         raise ValueError("priors must be positive and sum to 1")
     if not np.allclose(covs, covs.transpose(0, 2, 1)):
         raise ValueError("covs must be symmetric")
@@ -511,24 +582,46 @@ def from_dict(data):
         np.linalg.cholesky(covs)
     except np.linalg.LinAlgError:
         raise ValueError("covs must be positive definite") from None
-    top = float(data["top"])
-    if not (math.isfinite(top) and top > 0):
+    top = _field(data, "top", float)
+    if not (math.isfinite(top) and 0 < top <= params.MAX_FLOAT_VALUE):
         raise ValueError("top must be a positive number")
-    fitted = data["fit"]
+    fitted = _field(data, "fit", dict)
     gmm = sg.GMM(ncomp, mus, covs, priors)
-    gmm.log_likelihood_history = [float(v) for v in fitted["log_likelihood_history"]]
-    gmm.converged = bool(fitted["converged"])
-    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=c, top=top, options=options,
-                        n_images=int(fitted["n_images"]), n_pixels=int(fitted["n_pixels"]),
-                        n_colours=int(fitted["n_colours"]),
-                        warm_up_history=[float(v) for v in
-                                         fitted["warm_up_log_likelihood_history"]])
+    gmm.log_likelihood_history = _array(fitted, "log_likelihood_history", None,
+                                        "fit.").tolist()
+    gmm.converged = _field(fitted, "converged", bool, "fit.")
+    return MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=c, dtype=dtype, top=top,
+                        options=options, n_images=_field(fitted, "n_images", int, "fit."),
+                        n_pixels=_field(fitted, "n_pixels", int, "fit."),
+                        n_colours=_field(fitted, "n_colours", int, "fit."),
+                        warm_up_history=_array(fitted, "warm_up_log_likelihood_history", None,
+                                               "fit.").tolist())
 
 
-def _array(data, name, shape):
-    array = np.asarray(data[name], dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(f"{name} has shape {array.shape}, not {shape}")
+def _field(data, name, kind, where=""):
+    """``data[name]``, which must be of ``kind`` (bool is no int; an int is a float)."""
+    if name not in data:
+        raise ValueError(f"no field '{where}{name}'")
+    value = data[name]
+    kinds = (int, float) if kind is float else kind
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kinds):
+        raise ValueError(f"{where}{name} must be {_KIND_NAMES[kind]}, not {value!r:.40}")
+    return float(value) if kind is float else value
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false",
+               str: "a string", dict: "an object", list: "a list"}
+
+
+def _array(data, name, shape, where=""):
+    """``data[name]`` as a float array of ``shape`` (None: any 1-D), finite."""
+    value = _field(data, name, list, where)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}{name} must be an array of numbers") from None
+    if (array.ndim != 1) if shape is None else (array.shape != shape):
+        raise ValueError(f"{where}{name} has shape {array.shape}, not {shape or '(n,)'}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise ValueError(f"{where}{name} holds NaN or infinite values")
     return array

@@ -31,7 +31,9 @@ def _option(default, stage, record=""):
     return dataclasses.field(default=default, metadata={"stage": stage, "record": record})
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+# init=False: the generated __init__ answers an unknown name with a TypeError;
+# ``__init__`` below names it, as every other check does.
+@dataclasses.dataclass(frozen=True, kw_only=True, init=False)
 class Options:
     """How an image is segmented, beyond the number of components.
 
@@ -107,7 +109,20 @@ class Options:
     n_regions: int | None = _option(None, "labelling", record="regions")
     level: float | None = _option(None, "labelling")
 
-    def __post_init__(self):
+    def __init__(self, *args, **options):
+        if args:
+            raise ParameterError("options", "Options takes keyword arguments only, not "
+                                            f"{args[0]!r}")
+        fields = dataclasses.fields(self)
+        unknown = sorted(set(options) - {field.name for field in fields})
+        if unknown:
+            raise ParameterError(unknown[0], f"{unknown[0]} is not an option; the options are "
+                                             f"{', '.join(field.name for field in fields)}")
+        for field in fields:
+            object.__setattr__(self, field.name, options.get(field.name, field.default))
+        self._check()
+
+    def _check(self):
         # Any size is allowed here; ``check_for`` bounds them by the image.
         checked = {
             "max_iter": check_int(self.max_iter, "max_iter", 1, MAX_ITER),
@@ -198,11 +213,6 @@ def make_options(options=None, **overrides):
     if options is not None and not isinstance(options, Options):
         raise ParameterError("options", f"options must be a gmmseg Options, not "
                                         f"{type(options).__name__}")
-    known = {field.name for field in dataclasses.fields(Options)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ParameterError(unknown[0], f"{unknown[0]} is not an option; the options are "
-                                         f"{', '.join(sorted(known))}")
     if options is None:
         return Options(**overrides)
     return options.replace(**overrides) if overrides else options

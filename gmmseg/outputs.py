@@ -57,6 +57,13 @@ class OutputNames:
         self.labels_npy = self.base + "_labels.npy"
         self.frames = self.base + "_frames.png"
 
+    @property
+    def files(self):
+        """Every file an image's run may write for this k (a clip's included)."""
+        return [self.record, self.labels, self.figure, self.regions_png, self.regions_npy,
+                self.hierarchy, self.cuts, self.labels_npy, self.frames,
+                self.segmented("mp4"), self.segmented("gif")]
+
     def segmented(self, container):
         """A clip's segmented video, ``_segmented.mp4`` or ``.gif``."""
         return f"{self.base}_segmented.{container}"

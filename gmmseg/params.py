@@ -10,6 +10,7 @@ segmentation options when it is built; the entries check the rest here.
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_SEED",
     "SPATIAL_MAX",
     "ParameterError",
+    "ParameterWarning",
     "check_choice",
     "check_components",
     "check_cut",
@@ -60,9 +62,10 @@ SPATIAL_MAX = 10.0
 MAX_FPS = 1000.0
 
 # The Z-score squares each value's distance from the mean: beyond about
-# sqrt(largest float) / 2 that square is infinite and every feature NaN.
-# Values this large carry no meaning their scale would lose, so they are
-# refused with their size rather than fitted into NaN.
+# sqrt(largest float) / 2 that square is infinite and every feature NaN, and
+# below sqrt(smallest float) it is 0 and every pixel one colour. Values this
+# large or small carry no meaning their scale would lose, so an image whose
+# largest magnitude is beyond either is refused with its size.
 MAX_FLOAT_VALUE = 1e150
 
 
@@ -76,6 +79,14 @@ class ParameterError(utils.InputError):
     message : str
         Naming them as they are spelled in ``parameters``.
     """
+
+    def __init__(self, parameters, message):
+        super().__init__(message)
+        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+
+
+class ParameterWarning(UserWarning):
+    """A warning about a parameter's value; ``parameters`` names it, as ``ParameterError``'s."""
 
     def __init__(self, parameters, message):
         super().__init__(message)
@@ -160,18 +171,17 @@ def check_image(image, name="image"):
         if not np.isfinite(image).all():
             raise ParameterError(name, f"{name} holds NaN or infinite values")
         top = float(np.abs(image).max())
-        if top > MAX_FLOAT_VALUE:
+        if top > MAX_FLOAT_VALUE or 0 < top < 1 / MAX_FLOAT_VALUE:
             raise ParameterError(name, f"{name} holds values up to {top:.3g}, beyond "
-                                       f"{MAX_FLOAT_VALUE:g}: rescale it (the Z-score would "
-                                       f"overflow)")
+                                       f"{MAX_FLOAT_VALUE:g} or below {1 / MAX_FLOAT_VALUE:g}: "
+                                       f"rescale it (the Z-score would overflow or "
+                                       f"underflow)")
     # Grey + alpha keeps the grey channel, RGBA its three colours.
     return image[:, :, :1] if image.shape[2] == 2 else image[:, :, :3]
 
 
 def _is_pil_image(image):
     """Whether ``image`` is a PIL image, without importing PIL for other types."""
-    import sys
-
     pil = sys.modules.get("PIL.Image")
     return pil is not None and isinstance(image, pil.Image)
 

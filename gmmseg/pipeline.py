@@ -10,6 +10,7 @@ both fit through ``gmmseg.model``, which fits with the lab's own functions
 """
 
 import os
+import tempfile
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
     """
     options = make_options(options, **kwargs)
     criterion = check_choice(criterion, "criterion", selection.CRITERIA)
-    image = utils.load_image(image_path)
+    image = utils.load_image(utils.file_path(image_path, "image_path"))
     if model is not None:
         model, model_record = resolve_model(model)
         if save_model is not None:
@@ -143,11 +144,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
         labelling = model.check_options(options)
         options = model.label_options(labelling)
         model.check_image(image, options)
-        asked = None if n_components is None else check_components(n_components, k_max)
-        if asked not in (None, [model.n_components]):
-            shown = asked if asked == "auto" else " ".join(map(str, asked))
-            raise ParameterError("n_components", f"n_components {shown}: the model has "
-                                                 f"{model.n_components} components")
+        model.check_components(n_components, k_max)
         ks = [model.n_components]
     else:
         options.check_for(image.shape)
@@ -163,10 +160,12 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
         truths = scores.load_truth(truth)
         scores.check_truth(truths, image.shape[:2], truth)
     outputs.prepare_out(out)
-    if save_model is not None:
-        check_model_free(save_model, overwrite)
     stem = outputs.file_stem(image_path)
     sweep = outputs.sweep_base(out, stem, ks, auto)
+    if save_model is not None:
+        check_model_free(save_model, overwrite, [
+            image_path, *(name for k in ks for name in outputs.OutputNames(out, stem, k).files),
+            *([sweep + ".json", sweep + ".png"] if sweep else [])])
     provenance = {**options.record(), "source_sha256": outputs.fingerprint(image_path)}
     if model is not None:
         provenance["model"] = model_record
@@ -259,11 +258,29 @@ def model_digest(model):
     return hashlib.sha256(json.dumps(model.to_dict(), indent=1).encode()).hexdigest()
 
 
-def check_model_free(path, overwrite=False):
-    """Refuse to write a model over a file that is not one (unless ``overwrite``)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ParameterError("save_model", f"save_model {path}: is a folder")
+def check_model_free(path, overwrite=False, taken=()):
+    """Refuse, before any fit, a ``save_model`` path that cannot or may not take the model.
+
+    Parameters
+    ----------
+    path : str
+    overwrite : bool, default=False
+        Replace a file that is not a model.
+    taken : iterable of str
+        The run's inputs and the files it writes: never replaced by the model.
+    """
+    path = utils.file_path(path, "save_model")
+    if not path or os.path.isdir(path):
+        raise ParameterError("save_model", f"save_model {path!r}: is not a file's path")
+    if os.path.realpath(path) in {os.path.realpath(other) for other in taken}:
+        raise ParameterError("save_model", f"save_model {path}: is an input or an output of "
+                                           f"this run")
+    try:
+        with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(path))):
+            pass
+    except OSError as exc:
+        raise ParameterError("save_model", f"save_model {path}: cannot write there "
+                                           f"({exc.strerror or exc})") from None
     if overwrite or not os.path.exists(path):
         return
     try:

@@ -82,5 +82,18 @@ class Segmentation:
             return getattr(self, key)
         raise KeyError(key)
 
+    def __contains__(self, key):
+        """Whether ``result[key]`` holds something: a field that applies (as a dict's key)."""
+        try:
+            return self[key] is not None
+        except KeyError:
+            return False
+
+    def get(self, key, default=None):
+        """``result[key]`` where it holds something, else ``default`` (as a dict's ``get``)."""
+        return self[key] if key in self else default
+
+    __iter__ = None  # not a sequence: iter() would call __getitem__(0), 1, ...
+
 
 _FIELDS = {field.name for field in dataclasses.fields(Segmentation)}

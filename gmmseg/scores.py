@@ -57,7 +57,7 @@ def load_truth(path):
         If the file is missing or unreadable, holds no integer label array, or
         holds something that is not a segmentation (``MAX_TRUTH_REGIONS``).
     """
-    path = os.fspath(path)
+    path = utils.file_path(path)
     if not os.path.isfile(path):
         raise ParameterError("truth", f"truth {path}: no such file")
     suffix = os.path.splitext(path)[1].lower()

@@ -340,9 +340,7 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
                 model.top) != (3, "rgb", 0.0, 255.0):
             raise ParameterError("model", "model must be fitted on 8-bit RGB colours without "
                                           "position to label a clip")
-        if n_components is not None and n_components != model.n_components:
-            raise ParameterError("n_components", f"n_components {n_components}: the model "
-                                                 f"has {model.n_components} components")
+        model.check_components(n_components)
         n_components = model.n_components
     ncomp = check_int(4 if n_components is None else n_components, "n_components", 1,
                       sg.MAX_COMPONENTS)

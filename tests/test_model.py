@@ -355,3 +355,59 @@ def test_wide_integer_colours_are_segmented_by_their_classes():
     assert adjusted_rand_score(truth, result.labels.ravel()) == 1.0
     for centre in centres:  # each class's mean colour, within its noise's standard error
         assert np.abs(result.means_rgb - centre).max(axis=1).min() < 3_000
+
+
+def test_a_model_refuses_images_of_another_type(coffee, tmp_path):
+    grey8 = coffee[:, :, :1]
+    model = gmmseg.fit(grey8, 2, progress=False)
+    with pytest.raises(ValueError, match=r"^image is uint16; the model was fitted on uint8"):
+        model.segment(grey8.astype(np.uint16) * 257)
+    model.save(tmp_path / "m.json")
+    assert gmmseg.load_model(tmp_path / "m.json").dtype == "uint8"
+
+
+@pytest.mark.parametrize("target", ["record", "input"])
+def test_save_model_never_replaces_the_runs_own_files(tmp_path, capsys, target):
+    image = tmp_path / "c.png"
+    Image.fromarray(utils.load_image(os.path.join(IMAGES, "coffee.png"))).save(image)
+    path = tmp_path / "out" / "c_k2.json" if target == "record" else image
+    before = image.read_bytes()
+    code = command_line.main(["--image", str(image), "--k", "2", "--save-model", str(path),
+                              "--overwrite", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is an input or an output of this run" in err[0]
+    assert image.read_bytes() == before and not os.listdir(tmp_path / "out")
+
+
+def test_an_unwritable_save_model_is_refused_before_fitting(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sg, "fit_colours", lambda *a, **k: pytest.fail("fitted"))
+    code = command_line.main(["--image", os.path.join(IMAGES, "coffee.png"), "--k", "2",
+                              "--save-model", str(tmp_path / "missing" / "m.json"),
+                              "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --save-model ")
+    assert "cannot write there" in err[0]
+
+
+def test_shared_model_refuses_position_features_in_one_line(tmp_path, capsys):
+    make_images(tmp_path / "in", 2)
+    code = command_line.main(["--image", str(tmp_path / "in"), "--k", "2", "--shared-model",
+                              "--spatial", "1", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--spatial needs one image to fit" in err[0]
+
+
+def test_a_deeply_nested_file_is_not_a_model(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="not a gmmseg model"):
+        gmmseg.load_model(tmp_path / "deep.json")
+
+
+def test_a_model_keeps_its_labelling_options_unless_asked_otherwise(coffee, tmp_path):
+    model = gmmseg.fit(coffee, 3, progress=False, smooth=2.0, min_region=30)
+    expected = gmmseg.segment(coffee, 3, progress=False, smooth=2.0, min_region=30)
+    np.testing.assert_array_equal(model.segment(coffee, options=Options()).regions,
+                                  expected.regions)
+    plain = model.segment(coffee, min_region=0, smooth=0.0)
+    assert plain.regions is None
+    assert "regions" in expected and "regions" not in plain and plain.get("fine", 1) == 1
