@@ -16,6 +16,9 @@ What it does:
 
    - ``gmmseg.fit``: ``gmmseg.fit(paths, k)``, the pooled distinct colours of
      every pixel of every photo, the same model as a fit on all their pixels;
+   - ``stacked``: that fit on the photos read and stacked into one image of
+     150 M pixels first (``np.concatenate``), as a user without ``fit``'s
+     list would do: the same model, to compare time and memory;
    - ``sklearn, sample N``: scikit-learn's ``GaussianMixture(k)`` seeded by
      ``KMeans(k, n_init=1)`` as ``bench/sklearn_pipeline.py`` seeds it, on N
      pixels drawn at random (N / photos from each, seeded), Z-scored by the
@@ -95,7 +98,21 @@ def run_ours(paths, k):
 
     start = time.perf_counter()
     model = gmmseg.fit(paths, k, progress=False)
-    return {"seconds_in": time.perf_counter() - start, "points": model.n_colours,
+    return {**_fitted(model), "seconds_in": time.perf_counter() - start}
+
+
+def run_stacked(paths, k):
+    import gmmseg
+    import utils
+
+    start = time.perf_counter()
+    stacked = np.concatenate([utils.load_image(path).reshape(-1, 1, 3) for path in paths])
+    model = gmmseg.fit(stacked, k, progress=False)
+    return {**_fitted(model), "seconds_in": time.perf_counter() - start}
+
+
+def _fitted(model):
+    return {"points": model.n_colours,
             "iterations": len(model.gmm.log_likelihood_history) - 1
             + max(len(model.warm_up_history) - 1, 0),
             "mean": model.mean.tolist(), "std": model.std.tolist(),
@@ -165,17 +182,21 @@ def main(argv=None):
     parser.add_argument("--sample", type=int, nargs="+", default=[1_000_000],
                         help="pixels scikit-learn fits on, one run each")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--run", choices=["ours", "sklearn"], help=argparse.SUPPRESS)
+    parser.add_argument("--run", choices=["ours", "stacked", "sklearn"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     paths = photos(args.photos)
     if args.run == "ours":
         print(json.dumps(run_ours(paths, args.k)))
         return
+    if args.run == "stacked":
+        print(json.dumps(run_stacked(paths, args.k)))
+        return
     if args.run == "sklearn":
         print(json.dumps(run_sklearn(paths, args.k, args.n)))
         return
-    methods = {"gmmseg.fit (pooled colours of all pixels)": ["--run", "ours"]}
+    methods = {"gmmseg.fit of the paths (pooled colours of all pixels)": ["--run", "ours"],
+               "gmmseg.fit of the photos stacked into one image": ["--run", "stacked"]}
     for n in args.sample:
         methods[f"sklearn GaussianMixture, sample of {n:,} pixels"] = ["--run", "sklearn",
                                                                        "--n", str(n)]

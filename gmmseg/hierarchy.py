@@ -25,13 +25,14 @@ References
 """
 
 import heapq
+import warnings
 
 import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg.params import ParameterError, check_cut
-from gmmseg.regions import final_owners, region_borders
+from gmmseg.params import ParameterError, ParameterWarning, check_cut
+from gmmseg.regions import connected_regions, final_owners, merge_regions, region_borders
 
 __all__ = [
     "BASE_PIXELS",
@@ -42,6 +43,7 @@ __all__ = [
     "build_hierarchy",
     "cut",
     "fine_min_region",
+    "label_regions",
     "level_of",
     "load_hierarchy",
     "save_hierarchy",
@@ -304,3 +306,40 @@ def load_hierarchy(path):
             return data["fine"], data["merges"]
     except (OSError, KeyError, ValueError) as exc:
         raise utils.InputError(f"{path}: not a hierarchy file ({exc})") from None
+
+
+def label_regions(image, labels, options):
+    """Connected regions of labels, merged or arranged in a hierarchy, as ``options`` ask.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c)
+    labels : ndarray of shape (h, w), uint8
+    options : gmmseg.Options
+
+    Returns
+    -------
+    labels : ndarray of shape (h, w), uint8
+        With ``min_region``, the small regions folded into their neighbours.
+    regions, fine, merges : ndarray or None
+        See ``gmmseg.Segmentation``.
+    """
+    if not options.regions:
+        return labels, None, None, None
+    min_region = options.min_region
+    if options.hierarchy:
+        min_region = max(min_region, fine_min_region(labels.shape))
+    regions, labels = connected_regions(labels, min_region)
+    if options.merge > 0:
+        regions = merge_regions(regions, image, options.merge)
+    if not options.hierarchy:
+        return labels, regions, None, None
+    fine, merges = regions, build_hierarchy(regions, image)
+    level, n_regions = options.level, options.n_regions
+    if n_regions is None and level is None:
+        level = DEFAULT_LEVEL
+    elif n_regions is not None and n_regions > len(merges) + 1:
+        warnings.warn(ParameterWarning("n_regions", f"n_regions {n_regions}: the hierarchy has "
+                                                    f"{len(merges) + 1} fine regions; all are "
+                                                    f"kept"), stacklevel=4)
+    return labels, cut(fine, merges, n_regions, level), fine, merges

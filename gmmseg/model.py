@@ -22,7 +22,6 @@ import dataclasses
 import json
 import math
 import time
-import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -30,17 +29,14 @@ from threadpoolctl import threadpool_limits
 import segmentation_GMM as sg
 import utils
 from gmmseg import features, params
-from gmmseg.hierarchy import DEFAULT_LEVEL, build_hierarchy, fine_min_region
-from gmmseg.hierarchy import cut as cut_hierarchy
+from gmmseg.hierarchy import label_regions
 from gmmseg.options import Options, make_options
 from gmmseg.params import (
     ParameterError,
-    ParameterWarning,
     check_components,
     check_image,
     check_int,
 )
-from gmmseg.regions import connected_regions, merge_regions
 from gmmseg.result import Segmentation
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MixtureModel", "count_colours", "fit",
@@ -230,7 +226,7 @@ class MixtureModel:
                                                   (h, w), smooth)
             else:
                 labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(h, w)
-        labels, regions, fine, merges = _regions(image, labels, options)
+        labels, regions, fine, merges = label_regions(image, labels, options)
         if options.color_space != "rgb" or spatial > 0 or regions is not None:
             # The components' means are in other units (or include the position):
             # each label's mean colour is what a reader of the figure expects.
@@ -453,37 +449,6 @@ def pool_colours(counted):
     pooled, _, member = sg.distinct_colours(colours[:, None, :])
     # Exact: every partial sum is an integer below 2**53.
     return pooled, np.bincount(member, weights=weights).astype(np.int64)
-
-
-def _regions(image, labels, options):
-    """Connected regions, merged or arranged in a hierarchy, as the options ask.
-
-    Returns
-    -------
-    labels : ndarray of shape (h, w), uint8
-        With ``min_region``, the small regions folded into their neighbours.
-    regions, fine, merges : ndarray or None
-        See ``Segmentation``.
-    """
-    if not options.regions:
-        return labels, None, None, None
-    min_region = options.min_region
-    if options.hierarchy:
-        min_region = max(min_region, fine_min_region(labels.shape))
-    regions, labels = connected_regions(labels, min_region)
-    if options.merge > 0:
-        regions = merge_regions(regions, image, options.merge)
-    if not options.hierarchy:
-        return labels, regions, None, None
-    fine, merges = regions, build_hierarchy(regions, image)
-    level, n_regions = options.level, options.n_regions
-    if n_regions is None and level is None:
-        level = DEFAULT_LEVEL
-    elif n_regions is not None and n_regions > len(merges) + 1:
-        warnings.warn(ParameterWarning("n_regions", f"n_regions {n_regions}: the hierarchy has "
-                                                    f"{len(merges) + 1} fine regions; all are "
-                                                    f"kept"), stacklevel=4)
-    return labels, cut_hierarchy(fine, merges, n_regions, level), fine, merges
 
 
 def load_model(path):
