@@ -347,6 +347,13 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                 if shared_model:
                     shared = _fit_shared(executor, threads, slots, paths, ks, options,
                                          rows_by_path, progress)
+                    if progress:  # the records say iterations 0: the fit happened here
+                        history = shared.gmm.log_likelihood_history
+                        tqdm.write(f"shared model: k={shared.n_components}, {shared.n_images} "
+                                   f"images, {shared.n_colours} colours, "
+                                   f"{max(len(shared.warm_up_history) - 1, 0)} warm-up + "
+                                   f"{len(history) - 1} EM iterations, log-likelihood "
+                                   f"{history[-1]:.4f} nats/pixel", file=sys.stderr)
                     if save_model is not None:
                         shared.save(save_model)
                     job.update(model=shared if save_model is None else os.fspath(save_model),

@@ -1,10 +1,12 @@
 """The command line: ``python segmentation_GMM.py`` (or ``python -m gmmseg``).
 
-Flags are parsed here and handed, unchecked, to the public entries
-(``gmmseg.segment_file``, ``gmmseg.segment_video``), which check every value;
-any refusal, from argparse or from an entry, is one line on stderr and exit
-code 2. The modules imported here load SciPy, scikit-learn and matplotlib only
-inside the functions that use them, so ``--help`` answers at once.
+Flags are parsed here; the segmentation options become one ``gmmseg.Options``
+(checked as it is built), the rest go to the public entries
+(``gmmseg.segment_file``, ``run_batch``, ``segment_video``), which check them.
+Any refusal, from argparse or from the library, is one line on stderr and exit
+code 2, the library's parameter names written as the flags (``FLAGS``). The
+modules imported before the flags are parsed load none of SciPy,
+scikit-learn and matplotlib, so ``--help`` answers at once.
 """
 
 import argparse
@@ -15,7 +17,7 @@ import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import batch, features, hierarchy, outputs, selection, video_io
+from gmmseg import features, hierarchy, outputs, selection, video_io
 
 __all__ = ["main", "parse_args"]
 
@@ -60,7 +62,7 @@ def parse_args(argv=None):
         description="Segment an image or a video with a Gaussian mixture fitted by EM, "
                     "initialised by k-means. Any bad input: one line on stderr, exit 2.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--image", nargs="+", default=[default_image()], metavar="PATH",
+    source.add_argument("--image", nargs="+", action="extend", metavar="PATH",
                         help="image file (default: images/chelsea.png); several files, folders "
                              "(their images, in natural order) or quoted glob patterns make a "
                              "batch, summarised in --out/summary.csv")
@@ -163,6 +165,10 @@ def parse_args(argv=None):
                               "named by image stem; prints and records PRI, VoI (bits) and "
                               "ARI")
     args = parser.parse_args(argv)
+    args.image = args.image or [default_image()]  # --image a --image b: both
+    # After parsing: --help answers without the batch, the model and what they import.
+    from gmmseg import batch
+
     if args.model is not None and args.save_model is not None:
         parser.error("--save-model writes a fitted model; with --model nothing is fitted")
     if args.video is not None and (args.save_model or args.shared_model):
@@ -190,13 +196,22 @@ def parse_args(argv=None):
         parser.error("--show opens the figure of one image; a batch writes them to --out")
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
     args.k_criterion = args.k_criterion or "gain"
-    if args.video is not None and (args.color_space != "rgb" or args.spatial or args.smooth
-                                   or args.min_region or args.merge or args.truth
-                                   or args.hierarchy or args.regions is not None
-                                   or args.level is not None):
-        parser.error("--color-space, --spatial, --smooth, --min-region, --merge, --hierarchy, "
-                     "--regions, --level and --truth are for images, not --video")
+    if args.video is not None:
+        from gmmseg.options import Options
+
+        default = Options()
+        given = [FLAGS[name] for name in Options.names("features", "labelling")
+                 if getattr(args, _dest(name)) != getattr(default, name)]
+        given += ["--truth"] if args.truth else []
+        if given:
+            parser.error(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for images, "
+                         f"not --video")
     return args
+
+
+def _dest(name):
+    """Where argparse keeps the flag of parameter ``name``: --min-region in min_region."""
+    return FLAGS[name][2:].replace("-", "_")
 
 
 # The command line's name of each parameter, for its messages.
@@ -228,12 +243,13 @@ def _options(args):
     """The segmentation options the flags give: each option from its flag in ``FLAGS``."""
     from gmmseg.options import Options
 
-    return Options(**{name: getattr(args, FLAGS[name][2:].replace("-", "_"))
+    return Options(**{name: getattr(args, _dest(name))
                       for name in Options.names("fit", "features", "labelling")})
 
 
 def _run(args):
     """Do what the flags ask; return the records (or a batch's summary rows)."""
+    from gmmseg import batch
     from gmmseg.pipeline import segment_file
 
     options = _options(args)
