@@ -121,7 +121,7 @@ def _row(record, error=""):
     return row
 
 
-def process_image(path, job, truth=None, threads=None):
+def process_image(path, job, truth=None, threads=None, describe=str):
     """One batch task: segment one image file and write its outputs.
 
     Parameters
@@ -136,6 +136,8 @@ def process_image(path, job, truth=None, threads=None):
     threads : int, optional
         Threads BLAS and OpenMP may use in this task (worker processes share
         the machine's cores).
+    describe : callable, default=str
+        The text of a refusal (a ``utils.InputError``) in the row (``run_batch``).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def process_image(path, job, truth=None, threads=None):
         with threadpool_limits(limits=threads):
             records = pipeline.segment_file(path, truth=truth, progress=False, **job)
     except utils.InputError as exc:
-        return [_row({"image": path}, str(exc))]
+        return [_row({"image": path}, describe(exc))]
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
         return [_row({"image": path}, _first_line(exc))]
     finally:
@@ -157,7 +159,7 @@ def process_image(path, job, truth=None, threads=None):
     return [_row(record) for record in records]
 
 
-def count_colours(path, options, threads=None):
+def count_colours(path, options, threads=None, describe=str):
     """One task of a shared model's first pass: an image's distinct colours and counts.
 
     Returns
@@ -174,7 +176,7 @@ def count_colours(path, options, threads=None):
             options.check_for(image.shape)
             return _count_colours(image)
     except utils.InputError as exc:
-        return str(exc)
+        return describe(exc)
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
         return _first_line(exc)
     finally:
@@ -250,7 +252,7 @@ def finished_rows(path, job):
 def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=None,
               dask=None, resume=False, truth=None, overwrite=False, progress=True,
               k_max=selection.K_MAX, criterion="gain", model=None, shared_model=False,
-              save_model=None, **kwargs):
+              save_model=None, describe=str, **kwargs):
     """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
 
     Parameters
@@ -283,6 +285,10 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
         class in every image. Needs one ``n_components``; not with ``model``.
     save_model : str, optional
         With ``shared_model``: write that model there; the records name it.
+    describe : callable, default=str
+        The text of an image's refusal (a ``utils.InputError``) on stderr and in
+        its row: the command line's names its flags (``cli.describe``). Sent
+        to the workers: a module-level function.
 
     Returns
     -------
@@ -346,7 +352,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
             try:
                 if shared_model:
                     shared = _fit_shared(executor, threads, slots, paths, ks, options,
-                                         rows_by_path, progress)
+                                         rows_by_path, progress, describe)
                     if progress:  # the records say iterations 0: the fit happened here
                         history = shared.gmm.log_likelihood_history
                         tqdm.write(f"shared model: k={shared.n_components}, {shared.n_images} "
@@ -365,7 +371,8 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                             rows_by_path[path] = rows
                 todo = [path for path in paths if path not in rows_by_path]
                 _run_tasks(executor, slots, todo, rows_by_path, progress, "images",
-                           lambda path: (process_image, path, job, truths.get(path), threads))
+                           lambda path: (process_image, path, job, truths.get(path), threads,
+                                         describe))
             except KeyboardInterrupt:
                 # The workers had the signal too: their atomic writes leave
                 # nothing half-written. The queued tasks are dropped.
@@ -378,7 +385,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
 
 
 def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_path,
-                progress):
+                progress, describe=str):
     """A shared model's first pass: every image's colours counted by the workers, one fit.
 
     An image that cannot be read, or whose channels or type differ from the
@@ -387,7 +394,7 @@ def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_
     """
     counted = {}
     _run_tasks(executor, slots, paths, counted, progress, "counting colours",
-               lambda path: (count_colours, path, options, threads), rows=False)
+               lambda path: (count_colours, path, options, threads, describe), rows=False)
     kinds = [_kind(counted[path]) for path in paths if not isinstance(counted[path], str)]
     # The kind most images have (the first of them on a tie) is the model's.
     kind = max(kinds, key=kinds.count) if kinds else None

@@ -19,7 +19,7 @@ import segmentation_GMM as sg
 import utils
 from gmmseg import features, hierarchy, outputs, selection, video_io
 
-__all__ = ["main", "parse_args"]
+__all__ = ["FLAGS", "describe", "in_flags", "main", "parse_args"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -234,6 +234,11 @@ def in_flags(message, parameters):
     return message
 
 
+def describe(exc):
+    """An error's one line as the command line says it: its parameters as flags."""
+    return in_flags(str(exc), getattr(exc, "parameters", ()))
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     text = str(message)
     return f"warning: {in_flags(text, getattr(message, 'parameters', ()))}\n"
@@ -259,7 +264,8 @@ def _run(args):
                                jobs=args.jobs, dask=args.dask, resume=args.resume,
                                truth=args.truth, overwrite=args.overwrite, k_max=args.k_max,
                                criterion=args.k_criterion, model=args.model,
-                               shared_model=args.shared_model, save_model=args.save_model)
+                               shared_model=args.shared_model, save_model=args.save_model,
+                               describe=describe)
     if args.video is None:
         return segment_file(args.image[0], args.k, options=options, out=args.out,
                             show=args.show, k_max=args.k_max, criterion=args.k_criterion,
@@ -317,7 +323,7 @@ def main(argv=None):
     try:
         records = _run(args)
     except utils.InputError as exc:
-        print(f"error: {in_flags(str(exc), getattr(exc, 'parameters', ()))}", file=sys.stderr)
+        print(f"error: {describe(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

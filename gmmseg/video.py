@@ -304,7 +304,7 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
         Also open the frames figure in a window.
     overwrite : bool, default=False
         Replace the results of another input of the same name stem
-        (``utils.check_outputs_free``); a rerun on the same clip always may.
+        (``outputs.check_outputs_free``); a rerun on the same clip always may.
     preset : str, optional
         libx264's preset for the MP4 (``video_io.MP4_PRESETS``); default
         ``video_io.MP4_PRESET``. A faster one encodes with less CPU and lower

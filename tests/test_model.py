@@ -19,9 +19,9 @@ from test_video import save_gif, square_clip
 import gmmseg
 import segmentation_GMM as sg
 import utils
+from gmmseg import batch, pipeline
 from gmmseg import cli as command_line
 from gmmseg import model as model_module
-from gmmseg import pipeline
 from gmmseg.options import Options
 
 IMAGES = os.path.join(ROOT, "images")
@@ -411,3 +411,18 @@ def test_a_model_keeps_its_labelling_options_unless_asked_otherwise(coffee, tmp_
     plain = model.segment(coffee, min_region=0, smooth=0.0)
     assert plain.regions is None
     assert "regions" in expected and "regions" not in plain and plain.get("fine", 1) == 1
+
+
+def test_a_batchs_refusals_name_flags_on_the_command_line_and_parameters_in_python(tmp_path,
+                                                                                  capsys):
+    make_images(tmp_path / "in", 1)
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(tmp_path / "in" / "g.png")
+    assert command_line.main(["--image", str(tmp_path / "in"), "--k", "2", "--color-space",
+                              "lab", "--jobs", "1", "--out", str(tmp_path / "cli")]) == 1
+    err = capsys.readouterr().err
+    assert "g.png: --color-space lab needs a colour image" in err
+    assert "--color-space lab needs" in (tmp_path / "cli" / "summary.csv").read_text()
+    rows = batch.run_batch([str(tmp_path / "in")], 2, color_space="lab", jobs=1,
+                           out=str(tmp_path / "py"), progress=False)
+    assert [row["error"] for row in rows if row["error"]] == [
+        "color_space lab needs a colour image; this one is greyscale"]
