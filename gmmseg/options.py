@@ -69,7 +69,8 @@ class Options:
         Merge the connected regions pair by pair into one
         (``hierarchy.build_hierarchy``) and cut it at
         ``hierarchy.DEFAULT_LEVEL``, or where ``n_regions`` or ``level`` says
-        (either sets ``hierarchy``; not with ``merge``).
+        (either sets ``hierarchy``; not with ``merge``). ``min_region`` is
+        then at least ``hierarchy.fine_min_region`` of the image.
     n_regions : int, optional
         Cut the hierarchy into this many regions (fewer only if there are
         fewer fine regions).
