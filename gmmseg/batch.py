@@ -96,6 +96,16 @@ def expand_inputs(patterns):
     return [path for path in paths if unique[os.path.normpath(path)] is path]
 
 
+def _patterns(patterns):
+    """``patterns`` as a list of str: one path or pattern alone is a list of one."""
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    if not isinstance(patterns, (list, tuple)):
+        raise ParameterError("patterns", f"patterns must be a list of paths or glob patterns, "
+                                         f"not {type(patterns).__name__}")
+    return [utils.file_path(pattern, "patterns") for pattern in patterns]
+
+
 def pair_truths(paths, folder):
     """Each image's human segmentation in ``folder``, found by the image's stem."""
     if not os.path.isdir(folder):
@@ -329,7 +339,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
         raise ParameterError(("save_model", "shared_model"),
                              "save_model in a batch writes its shared model: add shared_model "
                              "(each image has its own mixture otherwise)")
-    paths = expand_inputs(patterns)
+    paths = expand_inputs(_patterns(patterns))
     stems = {}
     for path in paths:
         other = stems.setdefault(outputs.file_stem(path), path)

@@ -326,6 +326,7 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
         clip's pixels).
     """
     start = time.perf_counter()
+    video_path = utils.file_path(video_path, "video_path")
     options = make_options(options, **kwargs)
     for name in IMAGE_OPTIONS:
         if getattr(options, name) != getattr(Options(), name):

@@ -426,3 +426,20 @@ def test_a_batchs_refusals_name_flags_on_the_command_line_and_parameters_in_pyth
                            out=str(tmp_path / "py"), progress=False)
     assert [row["error"] for row in rows if row["error"]] == [
         "color_space lab needs a colour image; this one is greyscale"]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: gmmseg.segment_video(123), "video_path must be a file's path, not int"),
+    (lambda: gmmseg.segment_file(["a.png"]), "image_path must be a file's path, not list"),
+    (lambda: batch.run_batch(5, 2), "patterns must be a list of paths or glob patterns"),
+    (lambda: gmmseg.load_model(None), "path must be a file's path, not NoneType"),
+    (lambda: gmmseg.segment_file(os.path.join(IMAGES, "coffee.png"), model=3.5),
+     "model must be a MixtureModel or a model file's path, not float"),
+    (lambda: gmmseg.segment(np.zeros((4, 4, 3)), 2, options=3),
+     "options must be a gmmseg Options, not int"),
+    (lambda: gmmseg.Options(1), "Options takes keyword arguments only"),
+])
+def test_public_entries_refuse_wrong_types_by_name(call, words):
+    with pytest.raises(ValueError, match=words) as caught:
+        call()
+    assert "--" not in str(caught.value)
