@@ -217,7 +217,8 @@ def finished_rows(path, job):
     A run is finished when the last file it writes exists and was made from
     this image's content with the same settings (and the same model, if
     one labels the images): the sweep's JSON with several k (or "auto"), else
-    the one k's record.
+    the one k's record; and when every other file it writes is there too
+    (``outputs.fit_files``; the sweep's figure).
 
     Parameters
     ----------
@@ -250,11 +251,15 @@ def finished_rows(path, job):
                 record.get(name) != value for name, value in settings.items()):
             return None
         wanted = [record["marked_k"]] if auto else ks
+        files = [sweep + ".png"] if sweep and len(record["fits"]) > 1 else []
         rows = []
         for k in wanted:
-            with open(outputs.OutputNames(out, stem, k).record) as f:
-                rows.append(_row(json.load(f)))
-        return rows
+            names = outputs.OutputNames(out, stem, k)
+            with open(names.record) as f:
+                fitted = json.load(f)
+            files += outputs.fit_files(names, fitted)
+            rows.append(_row(fitted))
+        return rows if all(os.path.isfile(name) for name in files) else None
     except (OSError, ValueError, KeyError):
         return None
 

@@ -18,8 +18,8 @@ import numpy as np
 import utils
 from gmmseg.params import ParameterError
 
-__all__ = ["OutputNames", "check_outputs_free", "file_stem", "fingerprint", "prepare_out",
-           "save_fit", "sweep_base", "sweep_name"]
+__all__ = ["OutputNames", "check_outputs_free", "file_stem", "fingerprint", "fit_files",
+           "prepare_out", "save_fit", "sweep_base", "sweep_name"]
 
 
 class OutputNames:
@@ -191,6 +191,20 @@ def prepare_out(out):
     except OSError as exc:
         raise ParameterError("out", f"out {out}: cannot write there "
                                     f"({exc.strerror or exc})") from None
+
+
+def fit_files(names, record):
+    """The files ``save_fit`` writes for a fit whose record is ``record``.
+
+    The record says which: ``n_regions`` the region map (a PNG up to 2**16
+    regions, else ``.npy``), ``fine_regions`` the hierarchy and its figure.
+    """
+    files = [names.labels, names.figure, names.record]
+    if "fine_regions" in record:
+        files += [names.hierarchy, names.cuts]
+    if "n_regions" in record:
+        files.append(names.regions_png if record["n_regions"] <= 2**16 else names.regions_npy)
+    return files
 
 
 def save_fit(image, segmentation, record, names, stem, show=False):

@@ -183,3 +183,26 @@ def test_dask_without_a_scheduler_is_one_line(tmp_path, capsys):
     assert command_line.main(["--image", str(tmp_path / "in"), "--dask", "tcp://127.0.0.1:9",
                               "--out", str(tmp_path / "out")]) == 2
     assert "--dask" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ks, missing", [
+    ([2], "img2_k2_labels.png"),
+    ([2, 3], "img2_k3_regions.png"),
+    ([2, 3], "img2_sweep_k2-3.png"),
+    ([2], "img2_k2_hierarchy.npz"),
+])
+def test_resume_redoes_an_image_whose_files_are_not_all_there(tmp_path, monkeypatch, ks,
+                                                              missing):
+    make_images(tmp_path / "in", 3)
+    out = str(tmp_path / "out")
+    options = {"n_regions": 2} if "hierarchy" in missing else {"min_region": 20}
+    batch.run_batch([str(tmp_path / "in")], ks, out=out, jobs=1, progress=False, **options)
+    os.remove(os.path.join(out, missing))
+    real, calls = batch.process_image, []
+    monkeypatch.setattr(batch, "process_image", lambda path, *a, **k: (
+        calls.append(os.path.basename(path)), real(path, *a, **k))[1])
+    rows = batch.run_batch([str(tmp_path / "in")], ks, out=out, jobs=1, resume=True,
+                           progress=False, **options)
+    assert calls == ["img2.png"]
+    assert os.path.exists(os.path.join(out, missing))
+    assert len(rows) == 3 * len(ks) and not any(row["error"] for row in rows)
