@@ -189,6 +189,18 @@ def max_value(image):
     return float(max(image.max(), 1e-12))
 
 
+def temporary_prefix():
+    """How this process's temporaries begin: ``.tmp-<host>-<pid>-``, their owner named.
+
+    A run killed while it writes leaves its temporary behind; the name lets a
+    later run tell a dead owner's (removable) from a live one's
+    (``gmmseg.outputs.remove_stale_temporaries``).
+    """
+    import socket
+
+    return f".tmp-{socket.gethostname()}-{os.getpid()}-"
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path that is moved onto ``path`` when the block succeeds.
@@ -206,7 +218,7 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1]
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix(), suffix=suffix)
     except OSError as exc:
         raise InputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
     os.close(fd)

@@ -10,6 +10,7 @@ another input's, which it may not (``check_outputs_free``).
 
 import json
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,7 @@ import utils
 from gmmseg.params import ParameterError
 
 __all__ = ["OutputNames", "check_outputs_free", "file_stem", "fingerprint", "fit_files",
-           "prepare_out", "save_fit", "sweep_base", "sweep_name"]
+           "prepare_out", "remove_stale_temporaries", "save_fit", "sweep_base", "sweep_name"]
 
 
 class OutputNames:
@@ -170,11 +171,58 @@ def check_outputs_free(records, source_path, source, overwrite=False):
                                  f"give out another folder, or overwrite to replace them")
 
 
+# ``utils.temporary_prefix`` names: .tmp-<host>-<pid>-<mkstemp's letters, no "-"><suffix>.
+_TEMPORARY = re.compile(r"^\.tmp-(?P<host>.+)-(?P<pid>\d+)-[^-]*$")
+
+
+def remove_stale_temporaries(folder):
+    """Remove the temporaries in ``folder`` whose writer is dead (killed while it wrote).
+
+    Only this machine's: a process of another host (a shared file system)
+    cannot be asked whether it lives, so its temporaries stay. A live
+    process's, and names that are no temporary's, are never touched.
+
+    Returns
+    -------
+    removed : list of str
+        The files removed.
+    """
+    import socket
+
+    host, removed = socket.gethostname(), []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if match is None or match["host"] != host or _alive(int(match["pid"])):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+        except OSError:  # removed meanwhile by another run, or not ours to remove
+            pass
+    return removed
+
+
+def _alive(pid):
+    """Whether process ``pid`` runs on this machine (a reused pid counts: kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 def prepare_out(out):
     """Create the output folder and make sure files can be written in it.
 
     Called before any fitting, so that a folder that cannot take the results
-    fails in a second, not after the whole fit.
+    fails in a second, not after the whole fit; it also removes what a run
+    killed while it wrote there left (``remove_stale_temporaries``).
 
     Raises
     ------
@@ -191,6 +239,7 @@ def prepare_out(out):
     except OSError as exc:
         raise ParameterError("out", f"out {out}: cannot write there "
                                     f"({exc.strerror or exc})") from None
+    remove_stale_temporaries(out)
 
 
 def fit_files(names, record):

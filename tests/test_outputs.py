@@ -314,3 +314,48 @@ def test_the_default_run_leaves_git_status_clean(tmp_path, monkeypatch):
     assert status == "", status
     record = json.loads((tmp_path / "results" / "chelsea_k4.json").read_text())
     assert record["image"] == os.path.join("images", "chelsea.png")
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run(tmp_path):
+    import socket
+
+    from gmmseg import outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host = socket.gethostname()
+    stale = out / f".tmp-{host}-{dead.stdout.strip()}-abc123_x.png"
+    live = out / f".tmp-{host}-{os.getpid()}-def456.npy"  # this process's: still writing
+    elsewhere = out / f".tmp-other-host-{dead.stdout.strip()}-ghi789.mp4"
+    mine = out / ".tmp-notes.txt"  # no temporary's name: the user's own
+    for path in (stale, live, elsewhere, mine):
+        path.write_bytes(b"half a file")
+    assert utils.temporary_prefix() == f".tmp-{host}-{os.getpid()}-"
+    outputs.prepare_out(str(out))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in (live, elsewhere, mine))
+
+
+def test_kill_9_while_writing_then_a_rerun_leaves_one_clean_run(tmp_path):
+    import signal
+    import time
+
+    image = tmp_path / "big.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "out"
+    argv = [sys.executable, SCRIPT, "--image", str(image), "--k", "3", "--iters", "3",
+            "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, writing = time.monotonic() + 120, False
+    while not writing and proc.poll() is None and time.monotonic() < deadline:
+        writing = out.is_dir() and any(p.name.startswith(".tmp-") for p in out.iterdir())
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)  # while it writes: its temporary stays behind
+    proc.wait()
+    assert writing, "the run ended before it was seen writing"
+    assert subprocess.run(argv, capture_output=True, check=False).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["big_k3.json", "big_k3_labels.png",
+                                                     "big_k3_segmentation.png"]
