@@ -17,6 +17,7 @@ The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 ``selection``  choosing k, the sweep's table
 ``video``      one mixture tracked through a clip (``segment_video``)
 ``video_io``   reading and writing clips frame by frame
+``tasks``      tasks on this process, worker processes or Dask, with progress
 ``cli``        the command line
 =============  ==========================================================
 

@@ -2,17 +2,15 @@
 
 Each image is one task, ``process_image``: it reads the image, runs
 ``pipeline.segment_file`` and returns its summary rows, so a worker needs only
-the paths and a shared file system. The tasks go to a ``concurrent.futures``
-executor: the run's own process (``jobs=1``), a pool of worker processes that
-import the libraries once each (``jobs=N``), or a Dask cluster
-(``dask.distributed.Client(address).get_executor()``); one loop drives all
-three. At most ``jobs`` tasks (a Dask cluster: its worker threads) are in flight
-at once, so memory holds that many images whatever the batch's length. One
-image that fails is reported and the batch goes on; ``summary.csv`` lists every
-image and k, and a last line with the totals.
+the paths and a shared file system. The tasks run on one of ``gmmseg.tasks``'
+executors (this process, worker processes, a Dask cluster), at most ``jobs``
+at once (a Dask cluster: its worker threads), so memory holds that many
+images whatever the batch's length. One image that fails is reported and the
+batch goes on; ``summary.csv`` lists every image and k, and a last line with
+the totals. A shared model (``shared_model``) first has the workers count
+each image's colours (``count_colours``) and fits once here.
 """
 
-import concurrent.futures as cf
 import csv
 import glob
 import io
@@ -24,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 import utils
-from gmmseg import outputs, pipeline, selection
+from gmmseg import outputs, pipeline, selection, tasks
 from gmmseg.model import check_poolable, fit_colour_counts
 from gmmseg.model import count_colours as _count_colours
 from gmmseg.options import make_options
@@ -163,7 +161,7 @@ def process_image(path, job, truth=None, threads=None, describe=str):
     except utils.InputError as exc:
         return [_row({"image": path}, describe(exc))]
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
-        return [_row({"image": path}, _first_line(exc))]
+        return [_row({"image": path}, tasks.first_line(exc))]
     finally:
         _trim_memory()
     return [_row(record) for record in records]
@@ -188,7 +186,7 @@ def count_colours(path, options, threads=None, describe=str):
     except utils.InputError as exc:
         return describe(exc)
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
-        return _first_line(exc)
+        return tasks.first_line(exc)
     finally:
         _trim_memory()
 
@@ -361,7 +359,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
     job = {"n_components": ks, "options": options, "out": out, "overwrite": overwrite,
            "k_max": k_max, "criterion": criterion, "model": model}
     rows_by_path = {}
-    executor, threads, slots = _executor(jobs, dask)
+    executor, threads, slots = tasks.make_executor(jobs, dask)
     try:
         with executor:
             try:
@@ -385,9 +383,10 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                         if rows is not None:
                             rows_by_path[path] = rows
                 todo = [path for path in paths if path not in rows_by_path]
-                _run_tasks(executor, slots, todo, rows_by_path, progress, "images",
-                           lambda path: (process_image, path, job, truths.get(path), threads,
-                                         describe))
+                tasks.run_tasks(executor, slots, todo, rows_by_path,
+                                lambda path: (process_image, path, job, truths.get(path),
+                                              threads, describe),
+                                _failed_row, _row_error, progress, "images")
             except KeyboardInterrupt:
                 # The workers had the signal too: their atomic writes leave
                 # nothing half-written. The queued tasks are dropped.
@@ -399,6 +398,14 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
     return rows
 
 
+def _failed_row(path, why):
+    return [_row({"image": path}, why)]
+
+
+def _row_error(rows):
+    return rows[0]["error"] if rows else ""
+
+
 def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_path,
                 progress, describe=str):
     """A shared model's first pass: every image's colours counted by the workers, one fit.
@@ -408,8 +415,9 @@ def _fit_shared(executor, threads, slots, paths, n_components, options, rows_by_
     labelled.
     """
     counted = {}
-    _run_tasks(executor, slots, paths, counted, progress, "counting colours",
-               lambda path: (count_colours, path, options, threads, describe), rows=False)
+    tasks.run_tasks(executor, slots, paths, counted,
+                    lambda path: (count_colours, path, options, threads, describe),
+                    lambda path, why: why, lambda result: "", progress, "counting colours")
     kinds = [_kind(counted[path]) for path in paths if not isinstance(counted[path], str)]
     # The kind most images have (the first of them on a tie) is the model's.
     kind = max(kinds, key=kinds.count) if kinds else None
@@ -434,102 +442,6 @@ def _kind(counted):
     """'3-channel uint8' of an image's ``count_colours``."""
     colours = counted[0]
     return f"{colours.shape[1]}-channel {colours.dtype.name}"
-
-
-def _run_tasks(executor, slots, paths, results, progress, what, task, rows=True):
-    """Run one task per path, at most ``slots`` in flight, with a tqdm bar.
-
-    ``task(path)`` gives ``(function, *arguments)``; each result goes into
-    ``results[path]``. With ``rows``, results are summary rows and a failed
-    image is reported on one line.
-    """
-    bar = tqdm(total=len(paths), desc=what, unit="image", disable=None if progress else True)
-    pending = {}
-    try:
-        for path in paths:
-            if len(pending) >= slots:
-                _collect(pending, results, bar, rows)
-            function, *arguments = task(path)
-            try:
-                future = executor.submit(function, *arguments)
-            except cf.BrokenExecutor as exc:  # a worker died: the rest cannot run
-                future = cf.Future()
-                future.set_exception(exc)
-            pending[future] = path
-        while pending:
-            _collect(pending, results, bar, rows)
-    finally:
-        bar.close()
-
-
-def _executor(jobs, dask):
-    """The executor, the BLAS/OpenMP threads per task, and how many tasks to keep in flight."""
-    if dask is not None:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ParameterError("dask", "dask needs Dask: pip install -r "
-                                         "requirements-dask.txt") from None
-        try:
-            client = Client(dask, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ParameterError("dask", f"dask {dask}: no scheduler answers ({exc})") from None
-        slots = max(1, sum(client.nthreads().values()))
-        return _DaskExecutor(client), 1, slots
-    if jobs == 1:
-        return _InProcess(), None, 1
-    import multiprocessing
-
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    # spawn: a fresh interpreter per worker, whatever threads this process runs.
-    return (cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")),
-            threads, jobs)
-
-
-def _collect(pending, results, bar, rows=True):
-    """Wait for one task and keep its result; with ``rows``, report a failure on one line."""
-    finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-    for future in finished:
-        path = pending.pop(future)
-        try:
-            result = future.result()
-        except Exception as exc:  # noqa: BLE001 - the task itself died: a worker killed,
-            # a cluster that cannot unpickle it; the image fails, the batch goes on.
-            result = [_row({"image": path}, _first_line(exc))] if rows else _first_line(exc)
-        results[path] = result
-        error = (result[0]["error"] if result else "") if rows else ""
-        if error:
-            bar.write(f"error: {error if path in error else f'{path}: {error}'}",
-                      file=sys.stderr)
-        bar.update(1)
-
-
-def _first_line(exc):
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
-class _InProcess(cf.Executor):
-    """Runs each task at once in this process: ``jobs=1`` without worker start-up."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        future = cf.Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-class _DaskExecutor(cf.Executor):
-    """A Dask client's executor that closes the client when the batch ends."""
-
-    def __init__(self, client):
-        self.client, self.executor = client, client.get_executor(pure=False)
-
-    def submit(self, fn, /, *args, **kwargs):
-        return self.executor.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait=True, *, cancel_futures=False):
-        self.executor.shutdown(wait=wait)
-        self.client.close()
 
 
 def write_summary(path, rows, n_images):

@@ -9,6 +9,7 @@ stays "the same" segment through the clip. Reading and writing clips is
 """
 
 import copy
+import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,9 @@ __all__ = [
 # photo in 4 s crosses the threshold every 6 frames or so.
 REFIT_DROP = 0.1
 REFIT_ITERATIONS = 5
+
+# Seconds between progress lines when stderr is no terminal (a log file).
+PROGRESS_EVERY = 5.0
 
 # Options that only an image takes: a clip is labelled colour by colour.
 IMAGE_OPTIONS = Options.names("features", "labelling")
@@ -383,6 +387,8 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
             tqdm(steps, total=info["frames"], desc=f"video k={ncomp}", unit="frame",
                  disable=None if progress else True, leave=False) as bar:
         written = None
+        # On a terminal tqdm's bar; in a log, where the bar is off, a line now and then.
+        lines, reported = progress and not sys.stderr.isatty(), time.perf_counter()
         for step in bar:
             first = step.get("first", first)
             palette = np.clip(np.rint(step["means_rgb"]), 0, 255).astype(np.uint8)
@@ -393,6 +399,11 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
             log_likelihoods.append(step["log_likelihood"])
             if step["refit"]:
                 refit_frames.append(len(log_likelihoods) - 1)
+            if lines and time.perf_counter() - reported >= PROGRESS_EVERY:
+                reported = time.perf_counter()
+                print(f"video k={ncomp}: frame {len(log_likelihoods)} of "
+                      f"{info['frames'] or '?'}, {len(log_likelihoods) / (reported - start):.1f} "
+                      f"frames/s", file=sys.stderr, flush=True)
         written.result()
         palette = first["means_rgb"][: first["gmm"].ncomp]
         picks = sampler.picks()

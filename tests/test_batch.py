@@ -206,3 +206,45 @@ def test_resume_redoes_an_image_whose_files_are_not_all_there(tmp_path, monkeypa
     assert calls == ["img2.png"]
     assert os.path.exists(os.path.join(out, missing))
     assert len(rows) == 3 * len(ks) and not any(row["error"] for row in rows)
+
+
+def test_a_worker_killed_mid_batch_costs_no_image(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil  # installed with Dask's distributed (requirements-dev.txt)
+    from conftest import SCRIPT
+
+    make_images(tmp_path / "in", 8)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, SCRIPT, "--image", str(tmp_path / "in"), "--k", "2",
+                             "--jobs", "2", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    def workers():
+        found = []
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()):  # not the resource tracker
+                    found.append(child)
+            except psutil.Error:  # gone meanwhile
+                pass
+        return found
+
+    killed, deadline = None, time.monotonic() + 120
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        records = list(out.glob("*.json")) if out.is_dir() else []
+        pool = workers() if len(records) >= 2 else []
+        if pool:  # mid-batch: some done, others in flight
+            killed = pool[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert killed is not None, "the batch ended before a worker could be killed"
+    assert proc.returncode == 0, stderr
+    assert "8 image(s), 0 failed" in stdout
+    assert "leaked" not in stderr and "Traceback" not in stderr
+    assert len(list(out.glob("img*_k2.json"))) == 8
+    # stderr is no terminal here: one line per finished image, with the time left
+    assert len([line for line in stderr.splitlines() if line.startswith("images: ")]) == 8

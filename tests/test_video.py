@@ -265,3 +265,16 @@ def test_image_and_video_together_is_refused(cli, tmp_path):
     done = cli("--image", "a.png", "--video", "b.mp4")
     assert done.returncode == 2
     assert "not allowed with" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_clip_logs_its_progress_when_stderr_is_no_terminal(tmp_path, monkeypatch, capsys):
+    from gmmseg import video as video_module
+
+    clip, _ = square_clip(frames=6)
+    save_gif(tmp_path / "sq.gif", clip)
+    monkeypatch.setattr(video_module, "PROGRESS_EVERY", 0.0)  # a line a frame
+    video_module.segment_video(str(tmp_path / "sq.gif"), 2, out=str(tmp_path / "out"))
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("video k=2: frame ")]
+    assert [line.split(" of ")[0] for line in lines] == [f"video k=2: frame {i}"
+                                                         for i in range(1, 7)]
