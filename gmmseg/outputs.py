@@ -8,6 +8,8 @@ a later run tells its own earlier outputs, which it may replace, from
 another input's, which it may not (``check_outputs_free``).
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -19,7 +21,7 @@ import numpy as np
 import utils
 from gmmseg.params import ParameterError
 
-__all__ = ["OutputNames", "check_outputs_free", "file_stem", "fingerprint", "fit_files",
+__all__ = ["OutputNames", "check_outputs_free", "claim", "file_stem", "fingerprint", "fit_files",
            "prepare_out", "remove_stale_temporaries", "save_fit", "sweep_base", "sweep_name"]
 
 
@@ -215,6 +217,80 @@ def _alive(pid):
     except PermissionError:  # another user's
         return True
     return True
+
+
+@contextlib.contextmanager
+def claim(out, stem, source, overwrite=False):
+    """Hold the outputs of one name stem in ``out`` for this run, against concurrent runs.
+
+    Another run that claims the same stem meanwhile waits until this one has
+    written its last file; then its collision check (``check_outputs_free``)
+    sees this run's records: the same input replaces them, another input is
+    refused. Another input is refused at once, before it fits, where the
+    holder's claim says whose it is. So two runs never leave mixed files.
+
+    The claim is ``flock`` on ``.<stem>.claim`` in ``out``, which holds the
+    holder's input ``fingerprint``; the file is removed when the claim ends
+    (a run killed meanwhile leaves it, and the kernel its lock: the next run
+    takes it over and removes it). One machine's processes exclude each other;
+    on a shared file system, as far as its locks reach other machines (NFSv4
+    and Lustre pass ``flock`` on, some do not: then only the collision check
+    holds).
+
+    Parameters
+    ----------
+    out : str
+    stem : str
+    source : str
+        This run's input's ``fingerprint``.
+    overwrite : bool, default=False
+        Wait for another input's run too, then replace its results.
+
+    Raises
+    ------
+    ValueError
+        ``ParameterError`` naming ``out`` and ``overwrite``: another input's run
+        holds the stem.
+    """
+    path = os.path.join(out, f".{stem}.claim")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace")
+                if holder and holder != source and not overwrite:
+                    raise ParameterError(("out", "overwrite"),
+                                         f"{out}: another run is writing the results of "
+                                         f"another input named {stem} there; give out another "
+                                         f"folder, or overwrite to replace them when it is "
+                                         f"done") from None
+                fcntl.flock(fd, fcntl.LOCK_EX)  # the same input's, or unknown yet: wait
+            if _same_file(fd, path):  # else its holder removed it: claim the new one
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, source.encode(), 0)
+        yield
+    finally:
+        try:
+            os.remove(path)  # still holding it: no run waits on a file it cannot see
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _same_file(fd, path):
+    """Whether ``path`` still names the open file ``fd`` (a claim not removed meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def prepare_out(out):

@@ -169,57 +169,60 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
     provenance = {**options.record(), "source_sha256": outputs.fingerprint(image_path)}
     if model is not None:
         provenance["model"] = model_record
-    outputs.check_outputs_free([outputs.OutputNames(out, stem, k).record for k in ks]
-                               + ([sweep + ".json"] if sweep else []), image_path,
-                               provenance["source_sha256"], overwrite)
-    fits = []
-    for k in ks:
-        if model is None:
-            result = fit_segment(image, k, options, progress)
-        else:
-            result = model.segment(image, **labelling)
-        record = {**sg.summary(result, image_path, k, options.random_state), **provenance}
-        if result.regions is not None:
-            record["n_regions"] = int(result.regions.max()) + 1
-        if result.merges is not None:
-            record["fine_regions"] = len(result.merges) + 1
-        if truths is not None:
-            record["truth"] = {"path": os.fspath(truth),
-                               **scores.truth_scores(result.segments, truths)}
-        if not auto:  # written at once, so an interrupted sweep keeps what it finished
-            outputs.save_fit(image, result, record, outputs.OutputNames(out, stem, k), stem,
-                             show)
-        fits.append((result, record))
-        if auto and result.model.n_components < k:
-            break  # the image has fewer colours than k: a larger k fits the same mixture
-    records = [record for _, record in fits]
-    chosen = selection.choose_k(records, criterion)
-    kept = fits[records.index(chosen)][0]
-    if auto:
-        chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
-                               "bic": [r["bic"] for r in records],
-                               "aic": [r["aic"] for r in records],
-                               "log_likelihood": [r["log_likelihood"] for r in records]}
-        outputs.save_fit(image, kept, chosen, outputs.OutputNames(out, stem, chosen["k"]),
-                         stem, show)
-    if save_model is not None:
-        kept.model.save(save_model)
-    if sweep:
-        if len(fits) > 1:
-            figures.visualize_sweep(image, [result.labels for result, _ in fits],
-                                    [np.asarray(record["means_rgb"]) for record in records],
-                                    records, marked_k=chosen["k"], criterion=criterion,
-                                    title=f"{stem}: GMM for k = "
-                                    f"{', '.join(str(record['k']) for record in records)}",
-                                    path=sweep + ".png", show=show)
-        # Written last: its presence says the whole run finished (batch --resume).
-        utils.write_json(sweep + ".json", {
-            **{name: records[0][name] for name in ("image", "source_sha256", "seed",
-                                                     *RECORDED_OPTIONS)},
-            "criterion": criterion, "marked_k": chosen["k"],
-            "fits": [{name: record[name] for name in SWEEP_FIELDS if name in record}
-                     for record in records]})
-    return [chosen] if auto else records
+    # Claimed from the collision check to the last file: another run into this out with
+    # this stem waits, or, for another input's, is refused (outputs.claim).
+    with outputs.claim(out, stem, provenance["source_sha256"], overwrite):
+        outputs.check_outputs_free([outputs.OutputNames(out, stem, k).record for k in ks]
+                                   + ([sweep + ".json"] if sweep else []), image_path,
+                                   provenance["source_sha256"], overwrite)
+        fits = []
+        for k in ks:
+            if model is None:
+                result = fit_segment(image, k, options, progress)
+            else:
+                result = model.segment(image, **labelling)
+            record = {**sg.summary(result, image_path, k, options.random_state), **provenance}
+            if result.regions is not None:
+                record["n_regions"] = int(result.regions.max()) + 1
+            if result.merges is not None:
+                record["fine_regions"] = len(result.merges) + 1
+            if truths is not None:
+                record["truth"] = {"path": os.fspath(truth),
+                                   **scores.truth_scores(result.segments, truths)}
+            if not auto:  # written at once, so an interrupted sweep keeps what it finished
+                outputs.save_fit(image, result, record, outputs.OutputNames(out, stem, k), stem,
+                                 show)
+            fits.append((result, record))
+            if auto and result.model.n_components < k:
+                break  # the image has fewer colours than k: a larger k fits the same mixture
+        records = [record for _, record in fits]
+        chosen = selection.choose_k(records, criterion)
+        kept = fits[records.index(chosen)][0]
+        if auto:
+            chosen["selection"] = {"criterion": criterion, "k": [r["k"] for r in records],
+                                   "bic": [r["bic"] for r in records],
+                                   "aic": [r["aic"] for r in records],
+                                   "log_likelihood": [r["log_likelihood"] for r in records]}
+            outputs.save_fit(image, kept, chosen, outputs.OutputNames(out, stem, chosen["k"]),
+                             stem, show)
+        if save_model is not None:
+            kept.model.save(save_model)
+        if sweep:
+            if len(fits) > 1:
+                figures.visualize_sweep(image, [result.labels for result, _ in fits],
+                                        [np.asarray(record["means_rgb"]) for record in records],
+                                        records, marked_k=chosen["k"], criterion=criterion,
+                                        title=f"{stem}: GMM for k = "
+                                        f"{', '.join(str(record['k']) for record in records)}",
+                                        path=sweep + ".png", show=show)
+            # Written last: its presence says the whole run finished (batch --resume).
+            utils.write_json(sweep + ".json", {
+                **{name: records[0][name] for name in ("image", "source_sha256", "seed",
+                                                         *RECORDED_OPTIONS)},
+                "criterion": criterion, "marked_k": chosen["k"],
+                "fits": [{name: record[name] for name in SWEEP_FIELDS if name in record}
+                         for record in records]})
+        return [chosen] if auto else records
 
 
 # The settings every record keeps beside the fit, so that a rerun can tell

@@ -364,7 +364,15 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
     names = outputs.OutputNames(out, stem, ncomp)
     outputs.prepare_out(out)
     source = outputs.fingerprint(video_path)
-    outputs.check_outputs_free([names.record], video_path, source, overwrite)
+    with outputs.claim(out, stem, source, overwrite):
+        outputs.check_outputs_free([names.record], video_path, source, overwrite)
+        return _segment_clip(video_path, info, frames, ncomp, options, model, model_record,
+                             source, names, stem, fps, params["preset"], progress, show, start)
+
+
+def _segment_clip(video_path, info, frames, ncomp, options, model, model_record, source, names,
+                  stem, fps, preset, progress, show, start):
+    """``segment_video`` once its arguments are checked and its outputs claimed."""
     first, log_likelihoods, refit_frames = None, [], []
     counts = np.zeros(ncomp, dtype=np.int64)
     sampler = FrameSampler()
@@ -381,7 +389,7 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
     steps = track(frames, ncomp, options.max_iter, options.tol, options.random_state,
                   model=model)
     with video_io.video_writer(names.segmented(info["container"]), fps,
-                               params["preset"] or video_io.MP4_PRESET) as video, \
+                               preset or video_io.MP4_PRESET) as video, \
             video_io.npy_frames_writer(names.labels_npy) as labels_out, \
             ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(steps, total=info["frames"], desc=f"video k={ncomp}", unit="frame",

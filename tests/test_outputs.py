@@ -359,3 +359,33 @@ def test_kill_9_while_writing_then_a_rerun_leaves_one_clean_run(tmp_path):
     assert subprocess.run(argv, capture_output=True, check=False).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["big_k3.json", "big_k3_labels.png",
                                                      "big_k3_segmentation.png"]
+
+
+@pytest.mark.parametrize("same", [False, True])
+def test_two_runs_started_together_into_one_out_never_mix_their_files(tmp_path, same):
+    rng = np.random.default_rng(1)
+    for folder in ("da", "db"):
+        (tmp_path / folder).mkdir()
+        image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+        Image.fromarray(image).save(tmp_path / folder / "x.png")
+    if same:
+        shutil.copy(tmp_path / "da" / "x.png", tmp_path / "db" / "x.png")
+    for attempt in range(4):  # the race, several times over
+        out = tmp_path / f"out{attempt}"
+        runs = [subprocess.Popen([sys.executable, SCRIPT, "--image", str(tmp_path / f / "x.png"),
+                                  "--k", "2", "--out", str(out)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True) for f in ("da", "db")]
+        done = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
+        codes = sorted(code for code, _ in done)
+        assert codes == ([0, 0] if same else [0, 2]), done
+        for code, err in done:
+            if code == 2:
+                assert len(err.strip().splitlines()) == 1 and "another input" in err, err
+        record = json.loads((out / "x_k2.json").read_text())
+        winner = next(tmp_path / f / "x.png" for f in ("da", "db")
+                      if record["image"] == str(tmp_path / f / "x.png"))
+        labels = np.asarray(Image.open(out / "x_k2_labels.png"))
+        np.testing.assert_array_equal(labels, sg.segment(utils.load_image(winner), 2,
+                                                         progress=False)["labels"])
+        assert sorted(p.name for p in out.iterdir()) == ["x_k2.json", "x_k2_labels.png",
+                                                         "x_k2_segmentation.png"]
