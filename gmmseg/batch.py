@@ -209,7 +209,31 @@ def _trim_memory():
         pass
 
 
-def finished_rows(path, job):
+def resume_settings(job):
+    """What every finished image of ``job`` was run with: ``(ks, auto, settings)``.
+
+    The k to look for, whether they are "auto", and the record fields the
+    settings must have given (``seed``, the options, the model's path and
+    SHA-256). The same for every image: ``run_batch`` asks once, not once an
+    image (a model file would be read and hashed for each).
+    """
+    n_components, options, model = job["n_components"], job["options"], job["model"]
+    auto = n_components == "auto"
+    model_record = None
+    if model is not None:
+        model, model_record = pipeline.resolve_model(model)
+        options = model.label_options(model.check_options(options))
+        ks = [model.n_components]
+    else:
+        ks = (list(range(2, job["k_max"] + 1)) if auto
+              else [n_components] if isinstance(n_components, int) else n_components)
+    settings = {"seed": options.random_state, **options.record()}
+    if model_record is not None:
+        settings["model"] = model_record
+    return ks, auto, settings
+
+
+def finished_rows(path, job, expected=None):
     """The rows of an earlier run of ``path`` with these settings, or None.
 
     A run is finished when the last file it writes exists and was made from
@@ -223,28 +247,18 @@ def finished_rows(path, job):
     path : str
     job : dict
         As ``process_image`` takes it.
+    expected : tuple, optional
+        ``resume_settings(job)``, if already known.
     """
-    stem = outputs.file_stem(path)
-    n_components, options, out, model = (job["n_components"], job["options"], job["out"],
-                                         job["model"])
-    auto = n_components == "auto"
-    if model is not None:
-        model, settings_model = pipeline.resolve_model(model)
-        options = model.label_options(model.check_options(options))
-        ks = [model.n_components]
-    else:
-        ks = (list(range(2, job["k_max"] + 1)) if auto
-              else [n_components] if isinstance(n_components, int) else n_components)
+    stem, out = outputs.file_stem(path), job["out"]
+    ks, auto, settings = expected or resume_settings(job)
     sweep = outputs.sweep_base(out, stem, ks, auto)
     last = sweep + ".json" if sweep else outputs.OutputNames(out, stem, ks[0]).record
     try:
         with open(last) as f:
             record = json.load(f)
-        settings = {"seed": options.random_state, **options.record()}
-        if model is not None:
-            settings["model"] = settings_model
         if "criterion" in record:  # a sweep: its star (and the auto choice) too
-            settings["criterion"] = job["criterion"]
+            settings = {**settings, "criterion": job["criterion"]}
         if record.get("source_sha256") != outputs.fingerprint(path) or any(
                 record.get(name) != value for name, value in settings.items()):
             return None
@@ -378,8 +392,10 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                     job.update(model=shared if save_model is None else os.fspath(save_model),
                                n_components=None)
                 if resume:
+                    expected = resume_settings(job)
                     for path in paths:
-                        rows = None if path in rows_by_path else finished_rows(path, job)
+                        rows = (None if path in rows_by_path
+                                else finished_rows(path, job, expected))
                         if rows is not None:
                             rows_by_path[path] = rows
                 todo = [path for path in paths if path not in rows_by_path]

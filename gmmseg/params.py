@@ -82,7 +82,7 @@ class ParameterError(utils.InputError):
 
     def __init__(self, parameters, message):
         super().__init__(message)
-        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+        self.parameters = _names(parameters)
 
 
 class ParameterWarning(UserWarning):
@@ -90,7 +90,12 @@ class ParameterWarning(UserWarning):
 
     def __init__(self, parameters, message):
         super().__init__(message)
-        self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+        self.parameters = _names(parameters)
+
+
+def _names(parameters):
+    """One name or several, as a tuple."""
+    return (parameters,) if isinstance(parameters, str) else tuple(parameters)
 
 
 def check_int(value, name, low, high=None):

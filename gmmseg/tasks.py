@@ -9,6 +9,7 @@ with a tqdm bar on a terminal and a line per task in a log. The batch
 (``gmmseg.batch``) is its user.
 """
 
+import collections
 import concurrent.futures as cf
 import os
 import sys
@@ -61,17 +62,17 @@ def run_tasks(executor, slots, paths, results, task, failed, error, progress=Tru
         pending[future] = path
 
     try:
-        queue = list(paths)
+        queue = collections.deque(paths)
         while queue or pending:
             while queue and len(pending) < slots:
-                submit(queue.pop(0))
+                submit(queue.popleft())
             for path, why in _collect(pending, results, report, failed, error):
                 if path in retried or not executor.renew():
                     results[path] = failed(path, why)
                     report.done(path, error(results[path]))
                 else:
                     retried.add(path)
-                    queue.insert(0, path)
+                    queue.appendleft(path)
     finally:
         report.close()
 
