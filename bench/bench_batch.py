@@ -2,17 +2,19 @@
 
     python bench/bench_batch.py                 # ~6 min on 2 cores
     python bench/bench_batch.py --images 20 --sklearn-images 2 --json batch.json
+    python bench/bench_batch.py --dask-only     # --jobs 1, --jobs 2, nanny, --no-nanny
 
 1. Makes ``--images`` photos of 3 MP (2000x1350) from scikit-image's sample
    photos (resized, a different noise seed each), in bench/data/batch/.
 2. Times, start to exit, the command line a user runs on the folder at k = 4:
    ``--jobs 1`` (in one process), ``--jobs 2`` (two worker processes) and
-   ``--dask`` against a ``LocalCluster`` of 2 worker processes of 1 thread,
-   started (and warmed by one task) before the clock starts, as a running
-   cluster would be: once as ``dask worker --no-nanny`` workers run, once
-   with the ``MALLOC_TRIM_THRESHOLD_`` Dask's nannies set by default
-   (``dask_cluster``). Images per second, and the peak memory of the whole
-   process tree (the sum of the resident sizes of the CLI and its workers,
+   ``--dask`` against a scheduler and 2 workers of 1 thread started from the
+   ``dask`` command line in a folder of their own without ``PYTHONPATH``
+   (the CLI ships the code), started (and warmed by one task) before the
+   clock starts, as a running cluster would be: once with Dask's default
+   nanny workers, once with ``dask worker --no-nanny`` (``dask_cluster``).
+   Images per second, and the peak memory of the whole process tree (the
+   sum of the resident sizes of the CLI and its workers,
    sampled every 0.1 s; for ``--dask``, the CLI and the cluster's processes).
 3. Times scikit-learn's pipeline (``sklearn_pipeline.run``: KMeans on every
    pixel, then ``GaussianMixture``) in a loop in one process over the first
@@ -50,7 +52,7 @@ SOURCES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcyc
            "retina.jpg", "logo.png")
 SIZE = (2000, 1350)
 TARGETS = {"jobs2_over_jobs1": (1.7, True), "jobs1_over_sklearn": (30.0, True),
-           "dask_over_jobs2": (0.85, True)}
+           "dask_over_jobs2": (0.85, True), "nanny_over_no_nanny": (0.85, True)}
 
 
 def make_photos(n):
@@ -134,28 +136,53 @@ def sklearn_loop(paths):
         return time.perf_counter() - start
 
 
-def dask_cluster(trim):
-    """A LocalCluster of 2 worker processes of 1 thread, warmed; and the workers' pids.
+def dask_cluster(folder, nanny):
+    """A scheduler and 2 workers of 1 thread from the ``dask`` command line, as users start them.
 
-    ``trim=False`` leaves out the ``MALLOC_TRIM_THRESHOLD_`` that Dask's nannies
-    give their workers by default: with any malloc tunable set, glibc stops
-    raising its mmap threshold, every array over 128 KiB becomes a fresh mmap,
-    and EM runs about 1.5 times slower (docs/batch.md). Workers started with
-    ``dask worker --no-nanny`` get no such variable either.
+    Started in ``folder``, without ``PYTHONPATH`` (the project's code reaches
+    them as the CLI ships it, ``gmmseg.cluster``), warmed by one import each.
+    ``nanny=True`` gives Dask's default workers, whose nanny sets
+    ``MALLOC_TRIM_THRESHOLD_`` (``gmmseg.memory.tune_allocator``);
+    ``nanny=False``, ``dask worker --no-nanny``. Returns the scheduler's
+    address, the processes, and the pids whose memory counts.
     """
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-    if not trim:
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
-    with Client(cluster) as client:  # warm: each worker imports the project once
+    from gmmseg import cluster
+
+    os.makedirs(folder, exist_ok=True)
+    scheduler_file = os.path.join(folder, "scheduler.json")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    dask = [os.path.join(os.path.dirname(sys.executable), "dask")]
+    quiet = {"cwd": folder, "env": env, "stdout": subprocess.DEVNULL,
+             "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([*dask, "scheduler", "--scheduler-file", scheduler_file,
+                               "--port", "0", "--no-dashboard"], **quiet)]
+    while not os.path.exists(scheduler_file):
+        time.sleep(0.1)
+    procs += [subprocess.Popen([*dask, "worker", "--scheduler-file", scheduler_file,
+                                "--nthreads", "1", "--no-dashboard",
+                                *([] if nanny else ["--no-nanny"])], **quiet)
+              for _ in range(2)]
+    with Client(scheduler_file=scheduler_file, timeout="60s") as client:
+        client.wait_for_workers(2, timeout=60)
+        cluster.ship_code(client)
         client.run(lambda: __import__("gmmseg.pipeline"))
-        pids = list(client.run(os.getpid).values())
-    return cluster, pids
+        address = client.scheduler.address
+    return address, procs
+
+
+def stop_cluster(address, procs):
+    """Stop a cluster by its own means (``Client.shutdown``), as docs/batch.md does."""
+    from dask.distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        client.shutdown()
+    for proc in procs:
+        proc.wait(timeout=60)
+
+
+DASK_RUNS = (("dask, nanny workers (default)", True), ("dask, --no-nanny workers", False))
 
 
 def main():
@@ -163,6 +190,8 @@ def main():
     parser.add_argument("--images", type=int, default=50)
     parser.add_argument("--sklearn-images", type=int, default=3)
     parser.add_argument("--json")
+    parser.add_argument("--dask-only", action="store_true",
+                        help="only --jobs 1, --jobs 2 and the two Dask clusters")
     args = parser.parse_args()
     names = make_photos(args.images)
     n = len(names)
@@ -173,14 +202,19 @@ def main():
             results[label] = {"seconds": seconds, "images_per_s": n / seconds, "peak_mb": peak}
             print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s, {peak:.0f} MB",
                   file=sys.stderr)
-        for label, trim in (("dask", False), ("dask, nanny's MALLOC_TRIM_THRESHOLD_", True)):
-            cluster, pids = dask_cluster(trim)
-            with cluster:
-                seconds, peak = batch(DATA, os.path.join(tmp, "out"), "--dask",
-                                      cluster.scheduler_address, extra_pids=pids)
+        for label, nanny in DASK_RUNS:
+            address, procs = dask_cluster(os.path.join(tmp, "cluster"), nanny)
+            try:
+                seconds, peak = batch(DATA, os.path.join(tmp, "out"), "--dask", address,
+                                      extra_pids=[proc.pid for proc in procs])
+            finally:
+                stop_cluster(address, procs)
             results[label] = {"seconds": seconds, "images_per_s": n / seconds,
                               "peak_mb": peak}
             print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s", file=sys.stderr)
+        if args.dask_only:
+            report(results, n, args.json)
+            return
         ten = os.path.join(tmp, "ten")
         os.makedirs(ten)
         for name in names[:10]:
@@ -200,38 +234,48 @@ def main():
     seconds = sklearn_loop(paths)
     results["sklearn loop"] = {"seconds": seconds, "images": len(paths),
                                "images_per_s": len(paths) / seconds}
-    ratios = {"jobs2_over_jobs1": results["jobs 2"]["images_per_s"]
-              / results["jobs 1"]["images_per_s"],
-              "jobs1_over_sklearn": results["jobs 1"]["images_per_s"]
-              / results["sklearn loop"]["images_per_s"],
-              "dask_over_jobs2": results["dask"]["images_per_s"]
-              / results["jobs 2"]["images_per_s"]}
+    report(results, n, args.json)
+
+
+def report(results, n, json_path=None):
+    """Print the Markdown table of what was measured, the ratios and their targets."""
+    def speed(label):
+        return results[label]["images_per_s"] if label in results else float("nan")
+
+    nanny, no_nanny = (label for label, _ in DASK_RUNS)
+    ratios = {"jobs2_over_jobs1": speed("jobs 2") / speed("jobs 1"),
+              "jobs1_over_sklearn": speed("jobs 1") / speed("sklearn loop"),
+              "dask_over_jobs2": speed(nanny) / speed("jobs 2"),
+              "nanny_over_no_nanny": speed(nanny) / speed(no_nanny)}
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {n} photos of {SIZE[0]}x{SIZE[1]}, k = 4.\n")
     print("| run | images | seconds | images/s | peak memory (MB) |")
     print("|---|---:|---:|---:|---:|")
-    for label in ("jobs 1", "jobs 2", "dask", "dask, nanny's MALLOC_TRIM_THRESHOLD_"):
+    for label in ("jobs 1", "jobs 2", nanny, no_nanny):
         r = results[label]
         name = f"`--{label}`" if label.startswith("jobs") else (
-            "`--dask`, LocalCluster of 2 workers" + label[4:])
+            "`--dask`, `dask` CLI cluster of 2 workers" + label[4:])
         print(f"| {name} | {n} | {r['seconds']:.1f} | {r['images_per_s']:.2f} | "
               f"{r['peak_mb']:.0f} |")
-    r = results["sklearn loop"]
-    print(f"| scikit-learn loop, one process | {r['images']} | {r['seconds']:.1f} | "
-          f"{r['images_per_s']:.3f} | |")
-    peak = results["jobs 2, 10 images"]["peak_mb"]
-    print(f"| `--jobs 2`, first 10 images | 10 | | | {peak:.0f} |")
-    r = results["48 MP, k = 8"]
-    print(f"| one 48 MP photo, k = 8 | 1 | {r['seconds']:.1f} | | {r['peak_mb']:.0f} "
-          f"({r['bytes_per_pixel']:.1f} bytes/pixel) |")
+    if "sklearn loop" in results:
+        r = results["sklearn loop"]
+        print(f"| scikit-learn loop, one process | {r['images']} | {r['seconds']:.1f} | "
+              f"{r['images_per_s']:.3f} | |")
+        peak = results["jobs 2, 10 images"]["peak_mb"]
+        print(f"| `--jobs 2`, first 10 images | 10 | | | {peak:.0f} |")
+        r = results["48 MP, k = 8"]
+        print(f"| one 48 MP photo, k = 8 | 1 | {r['seconds']:.1f} | | {r['peak_mb']:.0f} "
+              f"({r['bytes_per_pixel']:.1f} bytes/pixel) |")
     print()
     for name, value in ratios.items():
+        if np.isnan(value):
+            continue
         goal, at_least = TARGETS[name]
         met = value >= goal if at_least else value <= goal
         print(f"- {name}: {value:.2f} (target {'>=' if at_least else '<='} {goal}: "
               f"{'met' if met else 'NOT met'})")
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump({"results": results, "ratios": ratios, "date": time.strftime("%Y-%m-%d"),
                        "machine": platform.processor() or platform.machine(),
                        "cores": os.cpu_count()}, f, indent=1)

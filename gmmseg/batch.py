@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 import utils
-from gmmseg import outputs, pipeline, selection, tasks
+from gmmseg import cluster, memory, outputs, pipeline, selection, tasks
 from gmmseg.model import check_poolable, fit_colour_counts
 from gmmseg.model import count_colours as _count_colours
 from gmmseg.options import make_options
@@ -155,6 +155,7 @@ def process_image(path, job, truth=None, threads=None, describe=str):
     """
     from threadpoolctl import threadpool_limits
 
+    memory.tune_allocator()
     try:
         with threadpool_limits(limits=threads):
             records = pipeline.segment_file(path, truth=truth, progress=False, **job)
@@ -163,7 +164,7 @@ def process_image(path, job, truth=None, threads=None, describe=str):
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
         return [_row({"image": path}, tasks.first_line(exc))]
     finally:
-        _trim_memory()
+        memory.trim_memory()
     return [_row(record) for record in records]
 
 
@@ -188,25 +189,7 @@ def count_colours(path, options, threads=None, describe=str):
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
         return tasks.first_line(exc)
     finally:
-        _trim_memory()
-
-
-def _trim_memory():
-    """Hand the memory the image freed back to the system (glibc's ``malloc_trim``).
-
-    glibc keeps freed heap memory for reuse, and across hundreds of images a
-    worker's resident size crept up with it (measured with ``--jobs 2``: 859 MB
-    after 10 photos, 1090 after 25, 1173 after 50); trimming after each image
-    keeps it flat. Dask's documentation gives the same call for its workers.
-    Elsewhere than glibc, nothing to do.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+        memory.trim_memory()
 
 
 def resume_settings(job):
@@ -298,6 +281,9 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
         Address of a running Dask scheduler (``tcp://host:8786``): the tasks
         go to its workers, which read the inputs and write the outputs on a
         file system they share with this machine; ``jobs`` is then ignored.
+        The paths are made absolute here (the records and ``summary.csv``
+        name them so), each worker must see them (``cluster.check_visible``),
+        and the project's code goes to the cluster (``cluster.connect``).
     resume : bool, default=False
         Skip images whose outputs are already complete with these settings
         (``finished_rows``).
@@ -357,6 +343,9 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                              "save_model in a batch writes its shared model: add shared_model "
                              "(each image has its own mixture otherwise)")
     paths = expand_inputs(_patterns(patterns))
+    if dask is not None:  # the workers may run in another folder, or on another machine
+        paths, out = [os.path.abspath(path) for path in paths], os.path.abspath(out)
+        truth, model, save_model = (_absolute(name) for name in (truth, model, save_model))
     stems = {}
     for path in paths:
         other = stems.setdefault(outputs.file_stem(path), path)
@@ -374,6 +363,13 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
            "k_max": k_max, "criterion": criterion, "model": model}
     rows_by_path = {}
     executor, threads, slots = tasks.make_executor(jobs, dask)
+    if dask is not None:
+        try:
+            cluster.check_visible(executor.client, [
+                *paths, *truths.values(), *([model] if isinstance(model, str) else [])], [out])
+        except BaseException:
+            executor.shutdown()
+            raise
     try:
         with executor:
             try:
@@ -412,6 +408,11 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
         rows = [row for path in paths for row in rows_by_path.get(path, [])]
         write_summary(os.path.join(out, "summary.csv"), rows, len(paths))
     return rows
+
+
+def _absolute(path):
+    """A path as absolute, for workers elsewhere; anything else (None, a model) as it is."""
+    return os.path.abspath(path) if isinstance(path, (str, os.PathLike)) else path
 
 
 def _failed_row(path, why):

@@ -17,8 +17,6 @@ import time
 
 from tqdm import tqdm
 
-from gmmseg.params import ParameterError
-
 __all__ = ["DaskExecutor", "InProcess", "Pool", "Progress", "first_line", "make_executor",
            "run_tasks", "worker_start"]
 
@@ -107,15 +105,9 @@ class Progress:
 def make_executor(jobs, dask):
     """The executor, the BLAS/OpenMP threads per task, and how many tasks to keep in flight."""
     if dask is not None:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ParameterError("dask", "dask needs Dask: pip install -r "
-                                         "requirements-dask.txt") from None
-        try:
-            client = Client(dask, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ParameterError("dask", f"dask {dask}: no scheduler answers ({exc})") from None
+        from gmmseg import cluster
+
+        client = cluster.connect(dask)
         slots = max(1, sum(client.nthreads().values()))
         return DaskExecutor(client), 1, slots
     if jobs == 1:
