@@ -110,8 +110,9 @@ def parse_args(argv=None):
                       help="worker processes, each importing the libraries once (default: "
                            "the machine's cores; 1 runs in this process)")
     many.add_argument("--dask", metavar="ADDRESS",
-                      help="send the images to the Dask scheduler at ADDRESS (tcp://host:8786);"
-                           " its workers read and write on a shared file system")
+                      help="send the images to the Dask scheduler at ADDRESS (tcp://host:8786, or"
+                           " its --scheduler-file); its workers read and write on a shared file "
+                           "system")
     many.add_argument("--resume", action="store_true",
                       help="skip images whose outputs are already complete with these settings")
     many.add_argument("--shared-model", action="store_true",

@@ -12,6 +12,7 @@ images and write the outputs themselves.
 import hashlib
 import io
 import os
+import socket
 import zipfile
 
 from gmmseg.params import ParameterError
@@ -25,6 +26,13 @@ _MODULES = ("segmentation_GMM.py", "utils.py")
 def connect(address, timeout="10s"):
     """A client of the scheduler at ``address``, the project's code shipped.
 
+    Parameters
+    ----------
+    address : str
+        The scheduler's address (``tcp://host:8786``), or the JSON file that
+        ``dask scheduler --scheduler-file`` writes.
+    timeout : str, default="10s"
+
     Raises
     ------
     ParameterError
@@ -36,8 +44,11 @@ def connect(address, timeout="10s"):
         raise ParameterError("dask", "dask needs Dask: pip install -r "
                                      "requirements-dask.txt") from None
     try:
-        client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError) as exc:
+        if os.path.isfile(address):
+            client = Client(scheduler_file=address, timeout=timeout)
+        else:
+            client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, KeyError) as exc:  # KeyError: a JSON without one
         raise ParameterError("dask", f"dask {address}: no scheduler answers ({exc})") from None
     try:
         ship_code(client)
@@ -86,20 +97,41 @@ def ship_code(client):
     idempotent, the same code is uploaded once a cluster, not once a run. One
     cluster runs one version of the project at a time: two clients with
     different code would each replace the other's modules.
+
+    Nothing goes where it would run in this process: the scheduler of a
+    ``LocalCluster`` (always here), its workers with ``processes=False``.
+    Uploading imports the archive's modules anew (``importlib.reload``), and
+    here that would give ``utils.InputError`` and the rest new classes under
+    the feet of the code already running (measured: the command line then
+    let a refusal through as a traceback); this process has the code anyway.
+
+    Returns
+    -------
+    shipped : list of str
+        Where the code went: "scheduler", "workers", both or neither.
     """
     import tempfile
 
     from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
+    here = (socket.gethostname(), os.getpid())
+    targets = []
+    if (client.run_on_scheduler(socket.gethostname),
+            client.run_on_scheduler(os.getpid)) != here:
+        targets.append(("scheduler", SchedulerUploadFile))
+    hosts, pids = client.run(socket.gethostname), client.run(os.getpid)
+    if here not in {(hosts.get(worker), pid) for worker, pid in pids.items()}:
+        targets.append(("workers", UploadFile))
     name, data = code_archive()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, name)
         with open(path, "wb") as f:
             f.write(data)
-        for plugin_type in (SchedulerUploadFile, UploadFile):
+        for _, plugin_type in targets:
             plugin = plugin_type(path, load=True)  # reads the file here
             plugin.idempotent = True
             client.register_plugin(plugin, name=name[:-len(".zip")])
+    return [target for target, _ in targets]
 
 
 def check_visible(client, files, folders):

@@ -102,7 +102,7 @@ def test_command_line_workers_elsewhere_run_a_batch_of_relative_paths(command_li
 
 
 def test_a_nanny_worker_killed_mid_batch_costs_no_image(command_line_cluster, tmp_path):
-    address, _ = command_line_cluster
+    address, folder = command_line_cluster
     rng = np.random.default_rng(1)
     os.makedirs(tmp_path / "in")
     for i in range(10):  # large enough that the tasks in flight are still running
@@ -111,8 +111,10 @@ def test_a_nanny_worker_killed_mid_batch_costs_no_image(command_line_cluster, tm
         Image.fromarray(image).save(tmp_path / "in" / f"img{i + 1}.png")
     with distributed.Client(address) as client:
         pids = list(client.run(os.getpid).values())
+    scheduler_file = os.path.relpath(folder / "scheduler.json", tmp_path)  # not the address
     proc = subprocess.Popen([sys.executable, SCRIPT, "--image", "in", "--k", "4", "--out",
-                             "out", "--dask", address], cwd=tmp_path, env=clean_environment(),
+                             "out", "--dask", scheduler_file], cwd=tmp_path,
+                            env=clean_environment(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     for line in proc.stderr:
@@ -155,3 +157,22 @@ def test_the_code_archive_is_the_same_bytes_for_the_same_code_and_imports(tmp_pa
                           env=clean_environment(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == os.path.join(str(path), "gmmseg", "batch.py")
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_nothing_is_shipped_into_this_process(processes):
+    import utils
+
+    before = (list(sys.path), utils.InputError, sys.modules["gmmseg.params"].ParameterError)
+    where = {"host": "127.0.0.1"} if processes else {}  # threads: Dask's in-process transport
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=processes,
+                                  dashboard_address=None, **where) as local:
+        with distributed.Client(local) as client:  # its scheduler runs here
+            shipped = cluster.ship_code(client)
+            assert client.run(cluster._unseen, [__file__], []) == {
+                address: None for address in client.scheduler_info()["workers"]}
+    assert shipped == (["workers"] if processes else [])
+    import utils as again
+
+    assert (list(sys.path), again.InputError,
+            sys.modules["gmmseg.params"].ParameterError) == before
