@@ -49,6 +49,10 @@ REG_COVAR = 1e-6
 # warm-up lands within a few exact EM steps of convergence.
 HISTOGRAM_STEP = 1 / 16
 
+# The warm-up EM on the histogram takes at most this share of `iteration`, the
+# exact steps the rest: `iteration` bounds the whole fit (fit_colours).
+WARM_UP_SHARE = 0.5
+
 # EM stops when the mean log-likelihood per pixel changes by less than this
 # (nats). Per pixel, so the rule means the same on a thumbnail and on 12 MP.
 TOL = 1e-4
@@ -281,10 +285,9 @@ def kmeans(n_cluster, image_pixl, weights=None, seed=0):
     """
     from sklearn.cluster import KMeans
 
-    # One k-means++ start, as scikit-learn's n_init="auto" does (said here for
-    # versions before 1.4, whose default was ten starts and a warning). On one
-    # OpenMP thread: on 300 000 colours (12 MP) two threads took 0.25 s on 2
-    # busy cores and one 0.07 s, each Lloyd step being too short to share.
+    # One k-means++ start (scikit-learn's n_init="auto"), on one OpenMP thread:
+    # on 300 000 colours (12 MP) two threads took 0.25 s on 2 busy cores and
+    # one 0.07 s, each Lloyd step being too short to share.
     with threadpool_limits(limits=1, user_api="openmp"):
         labels = KMeans(n_clusters=n_cluster, n_init=1, random_state=seed).fit_predict(
             image_pixl, sample_weight=weights)
@@ -453,7 +456,10 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     counts : ndarray of shape (n_colours,)
     ncomp : int
         At most ``n_colours`` components are fitted (with a warning).
-    iteration, tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+    iteration : int
+        At most this many EM steps in all: the warm-up on the colour
+        histogram at most ``WARM_UP_SHARE`` of them, the exact steps the rest.
+    tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
 
     Returns
     -------
@@ -474,10 +480,12 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     gmm = GMM(ncomp, initial_mus, initial_covs, initial_priors)
     centres, bin_counts = colour_histogram(colours_norm, counts)
     warm_up_history = []
-    if len(centres) * 3 < len(colours_norm):
-        gmm.fit(centres, iteration, weights=bin_counts, tol=tol, progress=progress)
+    if len(centres) * 3 < len(colours_norm) and iteration * WARM_UP_SHARE >= 1:
+        gmm.fit(centres, int(iteration * WARM_UP_SHARE), weights=bin_counts, tol=tol,
+                progress=progress)
         warm_up_history = gmm.log_likelihood_history
-    gamma = gmm.fit(colours_norm, iteration, weights=counts, tol=tol, progress=progress)
+    steps_left = iteration - max(len(warm_up_history) - 1, 0)
+    gamma = gmm.fit(colours_norm, steps_left, weights=counts, tol=tol, progress=progress)
     return gmm, gamma, warm_up_history
 
 
@@ -509,7 +517,7 @@ def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, feature
     ----------
     image : ndarray of shape (h, w, c)
     ncomp : int
-    iteration, tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+    iteration, tol, seed, progress : see ``fit_colours``.
     features : callable, optional
         Maps the distinct colours, shape (n_colours, c), to the features the
         mixture is fitted on (``gmmseg.features.colour_features``); default:
@@ -550,24 +558,15 @@ def summary(result, image_path, k, seed):
     total = log_likelihood * n_pixels
     p = gmm.n_parameters()
     return {
-        "image": os.fspath(image_path),
-        "k": k,
-        "n_components": gmm.ncomp,
-        "log_likelihood": log_likelihood,
-        "log_likelihood_history": history,
-        "iterations": len(history) - 1,
-        "converged": result["converged"],
+        "image": os.fspath(image_path), "k": k, "n_components": gmm.ncomp,
+        "log_likelihood": log_likelihood, "log_likelihood_history": history,
+        "iterations": len(history) - 1, "converged": result["converged"],
         "warm_up_iterations": max(len(result["warm_up_history"]) - 1, 0),
         "warm_up_log_likelihood_history": result["warm_up_history"],
-        "bic": -2 * total + p * np.log(n_pixels),
-        "aic": -2 * total + 2 * p,
-        "means": gmm.mus.tolist(),
-        "covariances": gmm.covs.tolist(),
-        "weights": gmm.priors.tolist(),
-        "means_rgb": np.asarray(result["means_rgb"]).tolist(),
-        "seconds": result["seconds"],
-        "seed": seed,
-        "n_pixels": n_pixels,
+        "bic": -2 * total + p * np.log(n_pixels), "aic": -2 * total + 2 * p,
+        "means": gmm.mus.tolist(), "covariances": gmm.covs.tolist(),
+        "weights": gmm.priors.tolist(), "means_rgb": np.asarray(result["means_rgb"]).tolist(),
+        "seconds": result["seconds"], "seed": seed, "n_pixels": n_pixels,
         "n_colours": result["n_colours"],
     }
 
@@ -587,7 +586,7 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
     image_path : str
     ncomp : int
         Number of components K.
-    iteration, tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+    iteration, tol, seed, progress : see ``fit_colours``.
     out : str, default="results"
     show : bool, default=False
         Also open the figure in a window.

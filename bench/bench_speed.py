@@ -184,7 +184,8 @@ def sklearn_fit(photo, out, stdout):
 
 
 def floor_command(photo, out):
-    return [sys.executable, os.path.join(BENCH, "floor.py"), "--image", photo, "--out", out]
+    return [sys.executable, os.path.join(BENCH, "floor.py"), "--image", photo, "--out", out,
+            "--k", str(K)]
 
 
 def no_fit(photo, out, stdout):

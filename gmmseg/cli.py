@@ -85,7 +85,8 @@ def parse_args(argv=None):
                              f"the lowest. --k auto keeps that k; a sweep figure (several k, or "
                              f"auto) stars it (default: gain)")
     parser.add_argument("--iters", type=_number(int, "iters"), default=100,
-                        help="at most this many EM iterations, 1 to 10000 (default: 100)")
+                        help="at most this many EM iterations in all, the warm-up at most half; "
+                             "1 to 10000 (default: 100)")
     parser.add_argument("--tol", type=_number(float, "tol"), default=sg.TOL,
                         help=f"stop when the log-likelihood per pixel changes by less "
                              f"(default: {sg.TOL})")

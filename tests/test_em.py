@@ -210,3 +210,18 @@ def test_kmeans_one_channel_and_tiny_clusters():
     assert np.all(np.linalg.eigvalsh(covs) > 0)
     gamma, log_likelihood = GMM(3, mus, covs, priors).inference(points)
     assert np.isfinite(log_likelihood) and np.all(np.isfinite(gamma))
+
+
+@pytest.mark.parametrize("iteration, warm, exact", [(10, 5, 5), (7, 3, 4), (1, 0, 1)])
+def test_iteration_bounds_the_whole_fit_warm_up_included(iteration, warm, exact):
+    import segmentation_GMM as sg
+
+    rng = np.random.default_rng(0)  # many distinct colours: the warm-up runs
+    image = np.concatenate([rng.normal(centre, 6, (30000, 3)) for centre in (40, 120, 210)])
+    colours, counts, _ = sg.distinct_colours(np.clip(image, 0, 255).astype(np.uint8)[:, None])
+    colours_norm, _, _ = sg.zscore_colours(colours, counts)
+    # tol=0: neither EM stops before its bound, so each uses all the steps it may
+    gmm, _, warm_up_history = sg.fit_colours(colours_norm, counts, 6, iteration, tol=0,
+                                             progress=False)
+    assert max(len(warm_up_history) - 1, 0) == warm
+    assert len(gmm.log_likelihood_history) - 1 == exact
