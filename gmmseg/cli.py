@@ -106,6 +106,11 @@ def parse_args(argv=None):
                         help=f"libx264 preset of the segmented MP4 (video only): a faster one "
                              f"takes less CPU for lower quality or a larger file; the labels "
                              f"are the same (default: {video_io.MP4_PRESET})")
+    parser.add_argument("--labels", choices=video_io.LABEL_FORMATS,
+                        help="how a clip's label frames are kept (video only): mkv, lossless "
+                             "and about 1%% of npy's size, any frame readable alone "
+                             "(gmmseg.video_io.read_labels); npy, the raw uint8 array; none "
+                             "(default: mkv)")
     many = parser.add_argument_group("many images (see docs/batch.md)")
     many.add_argument("--jobs", type=_number(int, "jobs"),
                       help="worker processes, each importing the libraries once (default: "
@@ -189,6 +194,8 @@ def parse_args(argv=None):
         parser.error("--fps is for --video")
     if args.preset is not None and args.video is None:
         parser.error("--preset is for --video")
+    if args.labels is not None and args.video is None:
+        parser.error("--labels is for --video; an image's labels are a PNG")
     args.batch = args.video is None and (args.jobs is not None or args.dask is not None
                                          or args.resume or args.shared_model
                                          or batch.is_batch(args.image))
@@ -222,7 +229,8 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
          "hierarchy": "--hierarchy", "n_regions": "--regions", "level": "--level",
          "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps",
-         "preset": "--preset", "jobs": "--jobs", "dask": "--dask", "out": "--out",
+         "preset": "--preset", "labels": "--labels", "jobs": "--jobs", "dask": "--dask",
+         "out": "--out",
          "overwrite": "--overwrite", "truth": "--truth", "model": "--model",
          "save_model": "--save-model", "shared_model": "--shared-model", "image": "--image"}
 
@@ -284,7 +292,7 @@ def _run(args):
         raise utils.InputError("--k auto is for images; give a video its k")
     return [segment_video(args.video, k, options=options, out=args.out, fps=args.fps,
                           show=args.show, overwrite=args.overwrite, preset=args.preset,
-                          model=args.model)
+                          model=args.model, labels=args.labels or "mkv")
             for k in ks]
 
 

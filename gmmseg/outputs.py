@@ -41,10 +41,11 @@ class OutputNames:
     ----------
     base : str
         ``<out>/<stem>_k<K>``, the prefix of every file below.
-    record, labels, figure, regions_png, regions_npy, hierarchy, cuts, labels_npy, frames
+    record, labels, figure, regions_png, regions_npy, hierarchy, cuts, frames
         ``.json``, ``_labels.png``, ``_segmentation.png``, ``_regions.png``,
-        ``_regions.npy``, ``_hierarchy.npz``, ``_hierarchy.png``,
-        ``_labels.npy`` (a clip's) and ``_frames.png`` (a clip's figure).
+        ``_regions.npy``, ``_hierarchy.npz``, ``_hierarchy.png`` and
+        ``_frames.png`` (a clip's figure); a clip's label frames in
+        ``labels_file(labels_format)``.
     """
 
     def __init__(self, out, stem, k):
@@ -56,15 +57,18 @@ class OutputNames:
         self.regions_npy = self.base + "_regions.npy"
         self.hierarchy = self.base + "_hierarchy.npz"
         self.cuts = self.base + "_hierarchy.png"
-        self.labels_npy = self.base + "_labels.npy"
         self.frames = self.base + "_frames.png"
 
     @property
     def files(self):
         """Every file an image's run may write for this k (a clip's included)."""
         return [self.record, self.labels, self.figure, self.regions_png, self.regions_npy,
-                self.hierarchy, self.cuts, self.labels_npy, self.frames,
-                self.segmented("mp4"), self.segmented("gif")]
+                self.hierarchy, self.cuts, self.labels_file("npy"), self.labels_file("mkv"),
+                self.frames, self.segmented("mp4"), self.segmented("gif")]
+
+    def labels_file(self, labels_format):
+        """A clip's label frames, ``_labels.mkv`` or ``_labels.npy``; None for "none"."""
+        return None if labels_format == "none" else f"{self.base}_labels.{labels_format}"
 
     def segmented(self, container):
         """A clip's segmented video, ``_segmented.mp4`` or ``.gif``."""

@@ -235,17 +235,19 @@ def check_cut(n_regions, level, n_pixels):
             None if level is None else check_float(level, "level", 0.0))
 
 
-def check_video_params(fps=None, preset=None):
+def check_video_params(fps=None, preset=None, labels="mkv"):
     """Check what ``gmmseg.segment_video`` takes besides the clip, k and the options.
 
     Returns
     -------
     params : dict
-        ``fps`` (None: the clip's) and ``preset`` (None: ``video_io.MP4_PRESET``).
+        ``fps`` (None: the clip's), ``preset`` (None: ``video_io.MP4_PRESET``)
+        and ``labels`` (one of ``video_io.LABEL_FORMATS``).
     """
-    from gmmseg.video_io import MP4_PRESETS
+    from gmmseg.video_io import LABEL_FORMATS, MP4_PRESETS
 
     return {"fps": None if fps is None else check_float(fps, "fps", 0.0, MAX_FPS,
                                                         include_low=False),
             "preset": None if preset is None else check_choice(preset, "preset",
-                                                               MP4_PRESETS)}
+                                                               MP4_PRESETS),
+            "labels": check_choice(labels, "labels", LABEL_FORMATS)}

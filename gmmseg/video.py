@@ -9,6 +9,7 @@ stays "the same" segment through the clip. Reading and writing clips is
 """
 
 import copy
+import os
 import sys
 import time
 import warnings
@@ -274,13 +275,14 @@ class FrameSampler:
 
 def segment_video(video_path, n_components=None, *, options=None, out="results", fps=None,
                   progress=True, stem=None, show=False, overwrite=False, preset=None,
-                  model=None, **kwargs):
+                  model=None, labels="mkv", **kwargs):
     """Segment one clip for one K and write its four files.
 
     Writes ``<stem>_k<K>_segmented.<gif|mp4>`` (each pixel painted with its
-    component's mean colour), ``<stem>_k<K>_labels.npy`` (uint8, shape
-    (frames, h, w)), ``<stem>_k<K>_frames.png`` (the first, middle and last
-    frames above their segmentation) and ``<stem>_k<K>.json``, each
+    component's mean colour), ``<stem>_k<K>_labels.mkv`` (each frame's
+    labels, lossless: ``video_io.read_labels``; ``labels`` chooses),
+    ``<stem>_k<K>_frames.png`` (the first, middle and last frames above
+    their segmentation) and ``<stem>_k<K>.json``, each
     atomically, the clip and the labels frame by frame. Every argument is
     checked first (``gmmseg.params``).
 
@@ -318,6 +320,10 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
         The starting mixture (or its file), fitted on 8-bit RGB colours
         without position: the first frame is labelled with it, not fitted.
         The record's ``model`` says which.
+    labels : {"mkv", "npy", "none"}, default="mkv"
+        How the label frames are kept (``video_io.LABEL_FORMATS``): lossless
+        grey H.264 in Matroska, about 1% of the raw size, any frame readable
+        alone; the raw uint8 array of shape (frames, h, w); or not at all.
 
     Returns
     -------
@@ -326,8 +332,10 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
         means), with ``video`` in place of ``image``, plus ``frames``, ``fps``
         (as written), ``seconds`` (the whole clip, decoding and encoding
         included), ``seconds_per_frame``, ``refit_frames``,
-        ``frame_log_likelihood`` and ``share`` (each component's share of the
-        clip's pixels).
+        ``frame_log_likelihood``, ``share`` (each component's share of the
+        clip's pixels), ``labels_file`` (its name, or None) and
+        ``segmented_size`` ([h, w] of the segmented video: an MP4's sides are
+        even, a row or column of an odd-sized clip repeated).
     """
     start = time.perf_counter()
     video_path = utils.file_path(video_path, "video_path")
@@ -349,7 +357,7 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
         n_components = model.n_components
     ncomp = check_int(4 if n_components is None else n_components, "n_components", 1,
                       sg.MAX_COMPONENTS)
-    params = check_video_params(fps, preset)
+    params = check_video_params(fps, preset, labels)
     info, frames = video_io.open_video(video_path, packed=True)
     if params["preset"] is not None and info["container"] == "gif":
         raise ParameterError("preset", "preset is for an MP4; a GIF input is written as a GIF")
@@ -367,11 +375,11 @@ def segment_video(video_path, n_components=None, *, options=None, out="results",
     with outputs.claim(out, stem, source, overwrite):
         outputs.check_outputs_free([names.record], video_path, source, overwrite)
         return _segment_clip(video_path, info, frames, ncomp, options, model, model_record,
-                             source, names, stem, fps, params["preset"], progress, show, start)
+                             source, names, stem, fps, params, progress, show, start)
 
 
 def _segment_clip(video_path, info, frames, ncomp, options, model, model_record, source, names,
-                  stem, fps, preset, progress, show, start):
+                  stem, fps, params, progress, show, start):
     """``segment_video`` once its arguments are checked and its outputs claimed."""
     first, log_likelihoods, refit_frames = None, [], []
     counts = np.zeros(ncomp, dtype=np.int64)
@@ -388,9 +396,10 @@ def _segment_clip(video_path, info, frames, ncomp, options, model, model_record,
     frames = _tee(frames, sampler)
     steps = track(frames, ncomp, options.max_iter, options.tol, options.random_state,
                   model=model)
+    labels_file = names.labels_file(params["labels"])
     with video_io.video_writer(names.segmented(info["container"]), fps,
-                               preset or video_io.MP4_PRESET) as video, \
-            video_io.npy_frames_writer(names.labels_npy) as labels_out, \
+                               params["preset"] or video_io.MP4_PRESET) as video, \
+            video_io.labels_writer(labels_file, fps, params["labels"]) as labels_out, \
             ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(steps, total=info["frames"], desc=f"video k={ncomp}", unit="frame",
                  disable=None if progress else True, leave=False) as bar:
@@ -429,9 +438,17 @@ def _segment_clip(video_path, info, frames, ncomp, options, model, model_record,
               "fps": fps, "seconds": seconds,
               "seconds_per_frame": seconds / len(log_likelihoods),
               "refit_frames": refit_frames, "frame_log_likelihood": log_likelihoods,
-              "share": (counts / counts.sum()).tolist()}
+              "share": (counts / counts.sum()).tolist(),
+              "labels_file": labels_file and os.path.basename(labels_file),
+              "segmented_size": _segmented_size(first["labels"].shape, info["container"])}
     utils.write_json(names.record, record)
     return record
+
+
+def _segmented_size(shape, container):
+    """[h, w] of the segmented video: H.264's 4:2:0 needs even sides (``video_io``)."""
+    h, w = shape
+    return [h, w] if container == "gif" else [h + h % 2, w + w % 2]
 
 
 def _tee(frames, sampler):

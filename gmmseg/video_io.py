@@ -1,8 +1,10 @@
 """Reading and writing clips one frame at a time, so memory does not grow with their length.
 
 An MP4 (or anything ffmpeg reads, through ``imageio_ffmpeg``), an animated GIF
-(Pillow) or a folder of frames in; an H.264 MP4 or a GIF, and a ``.npy`` of
-label frames, out, each written atomically.
+(Pillow) or a folder of frames in; an H.264 MP4 or a GIF, and the label
+frames (a lossless grey H.264 ``.mkv`` by default, or a ``.npy``), out, each
+written atomically. ``read_labels`` reads the label frames back, any one of
+them without the rest.
 """
 
 import contextlib
@@ -15,8 +17,9 @@ from PIL import Image, ImageSequence
 
 from utils import InputError, atomic_path, load_image, max_value
 
-__all__ = ["DEFAULT_FPS", "MP4_PRESET", "MP4_PRESETS", "colour_keys", "gif_delay", "key_colours",
-           "natural_key", "npy_frames_writer", "open_video", "unpack_frame", "video_writer"]
+__all__ = ["DEFAULT_FPS", "LABEL_FORMATS", "MP4_PRESET", "MP4_PRESETS", "colour_keys",
+           "gif_delay", "key_colours", "labels_writer", "natural_key", "npy_frames_writer",
+           "open_video", "read_labels", "unpack_frame", "video_writer"]
 
 # A folder of frames has no frame rate of its own, and a GIF may not give one.
 DEFAULT_FPS = 25.0
@@ -27,6 +30,14 @@ DEFAULT_FPS = 25.0
 # "veryfast", whose frames were 1.3 dB further from the painted ones at the
 # same size: docs/video.md). A faster preset is the user's choice (--preset).
 MP4_PRESET = "fast"
+# How a clip's label frames are kept (--labels): "mkv", lossless H.264 of one
+# grey plane (x264 at qp 0, "ultrafast", a keyframe every LABELS_GOP frames),
+# chosen by measurement among FFV1, x264 and zlib'd .npz members (docs/video.md):
+# at 640x360, 2.4 KB a frame against 230 KB raw, 2 ms of ffmpeg's CPU a frame,
+# beside the segmentation on the other core; "npy", the raw uint8 array; "none".
+LABEL_FORMATS = ("mkv", "npy", "none")
+LABELS_GOP = 30  # reading one frame decodes at most this many
+
 MP4_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                "slower", "veryslow")
 
@@ -425,3 +436,128 @@ class _NpyFrames:
         if self._file.tell() != self._data_start:
             raise RuntimeError("the .npy header changed length when the frame count grew")
         self._file.seek(end)
+
+
+@contextlib.contextmanager
+def labels_writer(path, fps, labels_format="mkv"):
+    """Write a clip's label frames, one at a time, atomically, as ``labels_format`` says.
+
+    Parameters
+    ----------
+    path : str or None
+        The file (``outputs.OutputNames.labels_file``); None with "none".
+    fps : float
+        The clip's rate, kept in the ``.mkv``'s timestamps.
+    labels_format : {"mkv", "npy", "none"}
+        See ``LABEL_FORMATS``; "none" writes nothing.
+
+    Yields
+    ------
+    writer
+        ``writer.write(labels)`` appends a frame of shape (h, w), uint8.
+    """
+    if labels_format == "none":
+        yield _NoLabels()
+    elif labels_format == "npy":
+        with npy_frames_writer(path) as writer:
+            yield writer
+    else:
+        with atomic_path(path) as tmp:
+            writer = _MkvLabels(tmp, fps)
+            try:
+                yield writer
+            finally:
+                writer.close()
+
+
+class _NoLabels:
+    def write(self, labels):
+        pass
+
+
+class _MkvLabels:
+    """Label frames as lossless H.264 of one grey plane: any size, odd ones too."""
+
+    def __init__(self, path, fps):
+        self._path, self._fps, self._pipe = path, fps, None
+
+    def write(self, labels):
+        if self._pipe is None:
+            import imageio_ffmpeg
+
+            # quality=None: imageio-ffmpeg would add a lossy -qscale; -qp 0 is lossless.
+            self._pipe = imageio_ffmpeg.write_frames(
+                self._path, (labels.shape[1], labels.shape[0]), pix_fmt_in="gray",
+                pix_fmt_out="gray", fps=self._fps, codec="libx264", quality=None,
+                macro_block_size=1, ffmpeg_log_level="error",
+                output_params=["-qp", "0", "-preset", "ultrafast", "-g", str(LABELS_GOP)])
+            self._pipe.send(None)
+        self._pipe.send(np.ascontiguousarray(labels, dtype=np.uint8))
+
+    def close(self):
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+
+
+def read_labels(path, frame=None):
+    """A clip's label frames as ``segment_video`` wrote them (``.mkv`` or ``.npy``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``<stem>_k<K>_labels.mkv`` or ``_labels.npy``.
+    frame : int, optional
+        Only this frame (0-based; negative counts from the end for a ``.npy``):
+        a ``.mkv`` is read from the keyframe before it, at most ``LABELS_GOP``
+        frames, a ``.npy`` through a memory map; the rest is not read.
+
+    Returns
+    -------
+    labels : ndarray of uint8, shape (n_frames, h, w), or (h, w) with ``frame``
+        Each pixel's component, as in the clip's record; read-only for a whole
+        ``.mkv`` (the decoder's buffer, not a copy).
+
+    Raises
+    ------
+    InputError
+        For a file that is not a label file, or a ``frame`` beyond the clip.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    path = os.fspath(path)
+    if path.endswith(".npy"):
+        stack = np.load(path, mmap_mode="r")
+        if frame is None:
+            return np.array(stack)
+        if not -len(stack) <= frame < len(stack):
+            raise InputError(f"{path}: frame {frame} is beyond its {len(stack)} frames")
+        return np.array(stack[frame])
+    probe = imageio_ffmpeg.read_frames(path, pix_fmt="gray")
+    try:
+        meta = next(probe)
+    except (OSError, RuntimeError, StopIteration) as exc:
+        raise InputError(f"{path}: not a label file ({_last_line(exc)})") from None
+    finally:
+        probe.close()
+    width, height = meta["size"]
+    seek = []
+    if frame is not None:
+        if frame < 0:
+            raise InputError(f"{path}: frame {frame}: give a frame from 0")
+        # Seeking to half a frame before it lands on it whatever the rounding of
+        # the container's millisecond timestamps.
+        seek = ["-ss", f"{max(0.0, (frame - 0.5) / float(meta['fps'])):.6f}"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *seek, "-i", path,
+               *(["-frames:v", "1"] if frame is not None else []),
+               "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+    done = subprocess.run(command, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise InputError(f"{path}: not a label file ({_last_line(done.stderr.decode())})")
+    labels = np.frombuffer(done.stdout, np.uint8)
+    if frame is not None and labels.size == 0:
+        raise InputError(f"{path}: frame {frame} is beyond its frames")
+    labels = labels.reshape(-1, height, width)
+    return labels[0] if frame is not None else labels

@@ -23,6 +23,7 @@ from gmmseg import batch, pipeline
 from gmmseg import cli as command_line
 from gmmseg import model as model_module
 from gmmseg.options import Options
+from gmmseg.video_io import read_labels
 
 IMAGES = os.path.join(ROOT, "images")
 
@@ -291,7 +292,7 @@ def test_video_starts_from_a_given_model(tmp_path):
     model = gmmseg.fit(first, 3, progress=False)
     record = gmmseg.segment_video(str(tmp_path / "sq.gif"), out=str(tmp_path / "out"),
                                   progress=False, model=model)
-    labels = np.load(tmp_path / "out" / "sq_k3_labels.npy")
+    labels = read_labels(tmp_path / "out" / "sq_k3_labels.mkv")
     np.testing.assert_array_equal(labels[0], model.segment(first).labels)
     assert record["iterations"] == 0 and record["model"]["path"] is None
     assert record["model"]["sha256"] == pipeline.model_digest(model)

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 import segmentation_GMM
 from gmmseg import video, video_io
+from gmmseg.video_io import read_labels
 
 H, W, FRAMES = 48, 64, 12
 LEFT, RIGHT, SQUARE = (40, 120, 200), (235, 225, 150), (200, 40, 30)
@@ -108,7 +109,7 @@ def test_gif_in_gif_out(cli, tmp_path):
     done = cli("--video", tmp_path / "square.gif", "--k", "3", "--out", tmp_path / "res")
     assert done.returncode == 0, done.stderr
     base = tmp_path / "res" / "square_k3"
-    labels = np.load(f"{base}_labels.npy")
+    labels = read_labels(f"{base}_labels.mkv")
     assert labels.shape == (FRAMES, H, W) and labels.dtype == np.uint8
     assert_regions_keep_labels(labels, regions)
 
@@ -133,7 +134,7 @@ def test_mp4_in_mp4_out(cli, tmp_path):
     done = cli("--video", tmp_path / "square.mp4", "--k", "3", "--out", tmp_path / "res")
     assert done.returncode == 0, done.stderr
     base = tmp_path / "res" / "square_k3"
-    labels = np.load(f"{base}_labels.npy")
+    labels = read_labels(f"{base}_labels.mkv")
     assert labels.shape == (FRAMES, H, W) and labels.dtype == np.uint8
     assert_regions_keep_labels(labels, regions, margin=2, stray=0.01)
 
@@ -155,7 +156,7 @@ def test_folder_of_frames_in_mp4_out(cli, tmp_path):
     (folder / "notes.txt").write_text("not a frame")
     done = cli("--video", folder, "--k", "3", "--fps", "10", "--out", tmp_path / "res")
     assert done.returncode == 0, done.stderr
-    labels = np.load(tmp_path / "res" / "shots_k3_labels.npy")
+    labels = read_labels(tmp_path / "res" / "shots_k3_labels.mkv")
     assert labels.shape == (5, 47, 63)
     assert_regions_keep_labels(labels, regions)
     segmented, meta = mp4_frames(tmp_path / "res" / "shots_k3_segmented.mp4")
@@ -278,3 +279,57 @@ def test_a_clip_logs_its_progress_when_stderr_is_no_terminal(tmp_path, monkeypat
              if line.startswith("video k=2: frame ")]
     assert [line.split(" of ")[0] for line in lines] == [f"video k=2: frame {i}"
                                                          for i in range(1, 7)]
+
+
+def test_compressed_labels_equal_the_npy_frame_by_frame_and_any_frame_reads_alone(tmp_path):
+    # 70 frames of odd size (47 x 63): three keyframes of the .mkv (LABELS_GOP = 30)
+    rng = np.random.default_rng(3)
+    regions = np.zeros((70, 47, 63), dtype=int)
+    regions[:, :, 31:] = 1
+    for n in range(70):
+        x = n * 49 // 69
+        regions[n, 5 + n % 4 * 7:19 + n % 4 * 7, x:x + 14] = 2
+    clip = np.array([LEFT, RIGHT, SQUARE], dtype=float)[regions]
+    clip += rng.normal(0, 6, clip.shape)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for n, frame in enumerate(np.clip(np.rint(clip), 0, 255).astype(np.uint8)):
+        Image.fromarray(frame).save(frames / f"f{n:03d}.png")
+    records = {form: video.segment_video(str(frames), 3, out=str(tmp_path / form),
+                                         labels=form, progress=False, stem="c")
+               for form in video_io.LABEL_FORMATS}
+    raw = np.load(tmp_path / "npy" / "c_k3_labels.npy")
+    assert raw.shape == (70, 47, 63) and len(np.unique(raw)) == 3
+    mkv = tmp_path / "mkv" / "c_k3_labels.mkv"
+    assert np.array_equal(read_labels(mkv), raw)
+    assert os.path.getsize(mkv) < raw.nbytes / 20
+    for n in (0, 1, 29, 30, 31, 59, 60, 69):  # either side of each keyframe, the last
+        assert np.array_equal(read_labels(mkv, n), raw[n])
+    assert np.array_equal(read_labels(tmp_path / "npy" / "c_k3_labels.npy", -1), raw[-1])
+    with pytest.raises(ValueError, match="frame 70 is beyond"):
+        read_labels(mkv, 70)
+    assert sorted(os.listdir(tmp_path / "none")) == ["c_k3.json", "c_k3_frames.png",
+                                                     "c_k3_segmented.mp4"]
+    assert [records[form]["labels_file"] for form in video_io.LABEL_FORMATS] == [
+        "c_k3_labels.mkv", "c_k3_labels.npy", None]
+    # the MP4's sides are even: the record says so, and the MP4 is that size
+    assert records["none"]["segmented_size"] == [48, 64]
+    assert mp4_frames(tmp_path / "none" / "c_k3_segmented.mp4")[0].shape[1:3] == (48, 64)
+    # the labels do not depend on how they are kept
+    assert records["npy"]["frame_log_likelihood"] == records["none"]["frame_log_likelihood"]
+
+
+def test_a_one_frame_clip_and_bad_label_options(cli, tmp_path):
+    clip, _ = square_clip(frames=2)
+    save_mp4(tmp_path / "one.mp4", clip[:1])
+    done = cli("--video", tmp_path / "one.mp4", "--k", "3", "--out", tmp_path / "res")
+    assert done.returncode == 0, done.stderr
+    labels = read_labels(tmp_path / "res" / "one_k3_labels.mkv")
+    assert labels.shape == (1, H, W)
+    assert np.array_equal(read_labels(tmp_path / "res" / "one_k3_labels.mkv", 0), labels[0])
+    with pytest.raises(ValueError, match="labels must be one of mkv, npy, none"):
+        video.segment_video(str(tmp_path / "one.mp4"), 3, out=str(tmp_path / "x"), labels="zip")
+    done = cli("--image", tmp_path / "x.png", "--labels", "npy")
+    assert done.returncode == 2 and "--labels is for --video" in done.stderr
+    with pytest.raises(ValueError, match="not a label file"):
+        read_labels(tmp_path / "one.mp4.json")

@@ -18,6 +18,7 @@ from test_video import gif_frames, mp4_frames, save_gif, save_mp4, square_clip
 import segmentation_GMM
 import utils
 from gmmseg import video, video_io
+from gmmseg.video_io import read_labels
 
 
 def textured_clip(frames=8, h=37, w=53, seed=3):
@@ -82,7 +83,8 @@ def test_segment_video_labels_are_those_of_the_rgb_frames(tmp_path):
     reference = list(video.track(mp4_frames(path)[0], 3))
     assert record["refit_frames"] == [n for n, s in enumerate(reference) if s["refit"]] != []
     expected = np.stack([step["labels"] for step in reference])
-    np.testing.assert_array_equal(np.load(tmp_path / "res" / "square_k3_labels.npy"), expected)
+    np.testing.assert_array_equal(read_labels(tmp_path / "res" / "square_k3_labels.mkv"),
+                                  expected)
     counts = np.bincount(expected.ravel(), minlength=3)
     np.testing.assert_allclose(record["share"], counts / counts.sum())
 
@@ -135,7 +137,7 @@ def test_record_of_a_clip_counts_every_pixel(tmp_path):
     save_gif(tmp_path / "t.gif", clip)
     video.segment_video(str(tmp_path / "t.gif"), 2, out=str(tmp_path), progress=False)
     record = json.loads((tmp_path / "t_k2.json").read_text())
-    labels = np.load(tmp_path / "t_k2_labels.npy")
+    labels = read_labels(tmp_path / "t_k2_labels.mkv")
     counts = np.bincount(labels.ravel(), minlength=2)
     np.testing.assert_allclose(record["share"], counts / counts.sum())
 
@@ -148,7 +150,7 @@ def test_preset_changes_the_mp4_not_the_labels(tmp_path):
         out = tmp_path / str(preset)
         video.segment_video(str(tmp_path / "sq.mp4"), 3, out=str(out), progress=False,
                             preset=preset)
-        outputs[preset] = (np.load(out / "sq_k3_labels.npy"),
+        outputs[preset] = (read_labels(out / "sq_k3_labels.mkv"),
                            (out / "sq_k3_segmented.mp4").read_bytes())
     np.testing.assert_array_equal(outputs[None][0], outputs["ultrafast"][0])
     assert outputs[None][1] != outputs["ultrafast"][1]
