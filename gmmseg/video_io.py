@@ -9,6 +9,7 @@ them without the rest.
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 
@@ -209,6 +210,12 @@ def _ffmpeg_frames(path, packed=False):
     import imageio_ffmpeg
 
     probe = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
+    # A clip with rotation metadata decodes upright, as players show it (ffmpeg
+    # rotates), and imageio-ffmpeg warned on its logger that the size differs
+    # from the stored one: a stray line about intended behaviour.
+    quiet = logging.getLogger("imageio_ffmpeg")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         meta = next(probe)
     except (OSError, RuntimeError, StopIteration) as exc:
@@ -216,6 +223,7 @@ def _ffmpeg_frames(path, packed=False):
             raise InputError(f"{path}: no video stream (no frames)") from None
         raise InputError(f"{path}: not a readable video ({_last_line(exc)})") from None
     finally:
+        quiet.setLevel(level)
         probe.close()
     fps = float(meta.get("fps") or 0) or DEFAULT_FPS
     frames = round(float(meta.get("duration") or 0) * fps) or None

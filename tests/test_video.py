@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
+from sklearn.metrics import adjusted_rand_score
 
 import segmentation_GMM
 from gmmseg import video, video_io
@@ -333,3 +334,24 @@ def test_a_one_frame_clip_and_bad_label_options(cli, tmp_path):
     assert done.returncode == 2 and "--labels is for --video" in done.stderr
     with pytest.raises(ValueError, match="not a label file"):
         read_labels(tmp_path / "one.mp4.json")
+
+
+def test_a_rotated_clip_is_read_upright_without_a_stray_line(cli, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    clip, regions = square_clip()
+    save_mp4(tmp_path / "flat.mp4", clip)
+    # rotation metadata only (a phone's portrait clip): the stored frames stay H x W
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation:v:0",
+                    "90", "-i", str(tmp_path / "flat.mp4"), "-c", "copy",
+                    str(tmp_path / "turned.mp4")], check=True)
+    done = cli("--video", tmp_path / "turned.mp4", "--k", "3", "--out", tmp_path / "res")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "", done.stderr
+    labels = read_labels(tmp_path / "res" / "turned_k3_labels.mkv")
+    assert labels.shape == (FRAMES, W, H)  # upright, as a player shows it
+    # a quarter turn of the regions, up to which way ffmpeg turns and the codec's edges
+    turned = [np.rot90(regions, k, axes=(1, 2)) for k in (1, -1)]
+    assert max(adjusted_rand_score(t.ravel(), labels.ravel()) for t in turned) > 0.9
