@@ -346,12 +346,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
     if dask is not None:  # the workers may run in another folder, or on another machine
         paths, out = [os.path.abspath(path) for path in paths], os.path.abspath(out)
         truth, model, save_model = (_absolute(name) for name in (truth, model, save_model))
-    stems = {}
-    for path in paths:
-        other = stems.setdefault(outputs.file_stem(path), path)
-        if other != path:
-            raise ParameterError("out", f"{other} and {path} share the name stem of their "
-                                        f"outputs; run them into separate out folders")
+    check_stems(paths)
     truths = pair_truths(paths, truth) if truth is not None else {}
     outputs.prepare_out(out)
     if save_model is not None:
@@ -361,44 +356,83 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
               for name in outputs.OutputNames(out, outputs.file_stem(path), ks).files)])
     job = {"n_components": ks, "options": options, "out": out, "overwrite": overwrite,
            "k_max": k_max, "criterion": criterion, "model": model}
+
+    def run(executor, threads, slots, rows_by_path):
+        if shared_model:
+            shared = _fit_shared(executor, threads, slots, paths, ks, options,
+                                 rows_by_path, progress, describe)
+            if progress:  # the records say iterations 0: the fit happened here
+                history = shared.gmm.log_likelihood_history
+                tqdm.write(f"shared model: k={shared.n_components}, {shared.n_images} "
+                           f"images, {shared.n_colours} colours, "
+                           f"{max(len(shared.warm_up_history) - 1, 0)} warm-up + "
+                           f"{len(history) - 1} EM iterations, log-likelihood "
+                           f"{history[-1]:.4f} nats/pixel", file=sys.stderr)
+            if save_model is not None:
+                shared.save(save_model)
+            job.update(model=shared if save_model is None else os.fspath(save_model),
+                       n_components=None)
+        if resume:
+            expected = resume_settings(job)
+            for path in paths:
+                rows = None if path in rows_by_path else finished_rows(path, job, expected)
+                if rows is not None:
+                    rows_by_path[path] = rows
+        todo = [path for path in paths if path not in rows_by_path]
+        tasks.run_tasks(executor, slots, todo, rows_by_path,
+                        lambda path: (process_image, path, job, truths.get(path), threads,
+                                      describe),
+                        _failed_row, _row_error, progress, "images")
+
+    return execute(paths, out, jobs, dask, [
+        *paths, *truths.values(), *([model] if isinstance(model, str) else [])], run)
+
+
+def check_stems(paths):
+    """Refuse inputs whose outputs would share a name stem in one ``out``."""
+    stems = {}
+    for path in paths:
+        other = stems.setdefault(outputs.file_stem(path), path)
+        if other != path:
+            raise ParameterError("out", f"{other} and {path} share the name stem of their "
+                                        f"outputs; run them into separate out folders")
+
+
+def execute(paths, out, jobs, dask, inputs, run, what="images"):
+    """Run a batch's tasks on its executor and write ``out/summary.csv``, whatever happens.
+
+    Parameters
+    ----------
+    paths : list of str
+        The batch's inputs, in the order of the summary.
+    out : str
+    jobs, dask
+        As ``run_batch`` takes them (``tasks.make_executor``).
+    inputs : list of str
+        The files a Dask worker must see (``cluster.check_visible``).
+    run : callable
+        ``run(executor, threads, slots, rows_by_path)`` fills ``rows_by_path``,
+        a list of rows for each path.
+    what : str, default="images"
+        What the inputs are, for the summary's totals line.
+
+    Returns
+    -------
+    rows : list of dict
+        Every path's rows, in order.
+    """
     rows_by_path = {}
     executor, threads, slots = tasks.make_executor(jobs, dask)
     if dask is not None:
         try:
-            cluster.check_visible(executor.client, [
-                *paths, *truths.values(), *([model] if isinstance(model, str) else [])], [out])
+            cluster.check_visible(executor.client, inputs, [out])
         except BaseException:
             executor.shutdown()
             raise
     try:
         with executor:
             try:
-                if shared_model:
-                    shared = _fit_shared(executor, threads, slots, paths, ks, options,
-                                         rows_by_path, progress, describe)
-                    if progress:  # the records say iterations 0: the fit happened here
-                        history = shared.gmm.log_likelihood_history
-                        tqdm.write(f"shared model: k={shared.n_components}, {shared.n_images} "
-                                   f"images, {shared.n_colours} colours, "
-                                   f"{max(len(shared.warm_up_history) - 1, 0)} warm-up + "
-                                   f"{len(history) - 1} EM iterations, log-likelihood "
-                                   f"{history[-1]:.4f} nats/pixel", file=sys.stderr)
-                    if save_model is not None:
-                        shared.save(save_model)
-                    job.update(model=shared if save_model is None else os.fspath(save_model),
-                               n_components=None)
-                if resume:
-                    expected = resume_settings(job)
-                    for path in paths:
-                        rows = (None if path in rows_by_path
-                                else finished_rows(path, job, expected))
-                        if rows is not None:
-                            rows_by_path[path] = rows
-                todo = [path for path in paths if path not in rows_by_path]
-                tasks.run_tasks(executor, slots, todo, rows_by_path,
-                                lambda path: (process_image, path, job, truths.get(path),
-                                              threads, describe),
-                                _failed_row, _row_error, progress, "images")
+                run(executor, threads, slots, rows_by_path)
             except KeyboardInterrupt:
                 # The workers had the signal too: their atomic writes leave
                 # nothing half-written. The queued tasks are dropped.
@@ -406,7 +440,7 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
                 raise
     finally:
         rows = [row for path in paths for row in rows_by_path.get(path, [])]
-        write_summary(os.path.join(out, "summary.csv"), rows, len(paths))
+        write_summary(os.path.join(out, "summary.csv"), rows, len(paths), what)
     return rows
 
 
@@ -461,7 +495,7 @@ def _kind(counted):
     return f"{colours.shape[1]}-channel {colours.dtype.name}"
 
 
-def write_summary(path, rows, n_images):
+def write_summary(path, rows, n_images, what="images"):
     """``summary.csv``: the rows, then one line of totals, atomically.
 
     The totals line gives how many of the images finished (fewer after an
@@ -472,7 +506,7 @@ def write_summary(path, rows, n_images):
     finished = len({row["image"] for row in rows})
     scored = [row for row in rows if row["pri"] != ""]
     total = {name: "" for name in SUMMARY_FIELDS}
-    total.update(image=f"total: {finished} of {n_images} images, {len(rows) - failed} rows, "
+    total.update(image=f"total: {finished} of {n_images} {what}, {len(rows) - failed} rows, "
                        f"{failed} failed",
                  seconds=sum(float(row["seconds"] or 0) for row in rows),
                  pri=np.mean([row["pri"] for row in scored]) if scored else "",

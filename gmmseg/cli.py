@@ -66,11 +66,12 @@ def parse_args(argv=None):
                         help="image file (default: images/chelsea.png); several files, folders "
                              "(their images, in natural order) or quoted glob patterns make a "
                              "batch, summarised in --out/summary.csv")
-    source.add_argument("--video",
+    source.add_argument("--video", nargs="+", action="extend", metavar="PATH",
                         help="MP4 (or other video ffmpeg reads), animated GIF, or folder "
                              "of frames in natural order (frame2 before frame10); writes a "
-                             "segmented clip, the labels (.npy), a frames figure and a JSON "
-                             "record per K")
+                             "segmented clip, the labels, a frames figure and a JSON record "
+                             "per K. Several clips, folders of clips or quoted globs make a "
+                             "batch, summarised in --out/summary.csv")
     parser.add_argument("--k", nargs="+", type=_k_value, metavar="K",
                         help=f"number of components, 1 to {sg.MAX_COMPONENTS}; several values "
                              f"fit each in turn and draw a sweep figure; 'auto' fits 2..K-MAX "
@@ -196,11 +197,13 @@ def parse_args(argv=None):
         parser.error("--preset is for --video")
     if args.labels is not None and args.video is None:
         parser.error("--labels is for --video; an image's labels are a PNG")
-    args.batch = args.video is None and (args.jobs is not None or args.dask is not None
-                                         or args.resume or args.shared_model
-                                         or batch.is_batch(args.image))
-    if args.video is not None and (args.jobs is not None or args.dask or args.resume):
-        parser.error("--jobs, --dask and --resume are for images, not --video")
+    many = args.jobs is not None or args.dask is not None or args.resume
+    if args.video is None:
+        args.batch = many or args.shared_model or batch.is_batch(args.image)
+    else:
+        from gmmseg import clips
+
+        args.batch = many or clips.is_clip_batch(args.video)
     if args.batch and args.show:
         parser.error("--show opens the figure of one image; a batch writes them to --out")
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
@@ -268,6 +271,16 @@ def _run(args):
     from gmmseg.pipeline import segment_file
 
     options = _options(args)
+    if args.batch and args.video is not None:
+        from gmmseg import clips
+
+        if args.k == "auto":
+            raise utils.InputError("--k auto is for images; give a video its k")
+        return clips.run_clips(args.video, args.k, options=options, out=args.out,
+                               jobs=args.jobs, dask=args.dask, resume=args.resume,
+                               overwrite=args.overwrite, fps=args.fps, preset=args.preset,
+                               labels=args.labels or "mkv", model=args.model,
+                               describe=describe)
     if args.batch:
         n_components = args.k if args.k in (None, "auto") or len(args.k) > 1 else args.k[0]
         return batch.run_batch(args.image, n_components, options=options, out=args.out,
@@ -290,7 +303,7 @@ def _run(args):
         ks = check_components(args.k, args.k_max)
     if ks == "auto":
         raise utils.InputError("--k auto is for images; give a video its k")
-    return [segment_video(args.video, k, options=options, out=args.out, fps=args.fps,
+    return [segment_video(args.video[0], k, options=options, out=args.out, fps=args.fps,
                           show=args.show, overwrite=args.overwrite, preset=args.preset,
                           model=args.model, labels=args.labels or "mkv")
             for k in ks]
@@ -351,6 +364,7 @@ def _report_batch(rows, args):
     scored = [row for row in rows if row["pri"] != ""]
     scores = (f"; mean PRI {sum(r['pri'] for r in scored) / len(scored):.4f}, VoI "
               f"{sum(r['voi'] for r in scored) / len(scored):.4f} bits" if scored else "")
-    print(f"{images} image(s), {len(failed)} failed, {len(rows)} row(s){scores} -> "
+    print(f"{images} {'clip' if args.video else 'image'}(s), {len(failed)} failed, "
+          f"{len(rows)} row(s){scores} -> "
           f"{os.path.join(args.out, 'summary.csv')}")
     return 1 if failed else 0
