@@ -109,13 +109,14 @@ def process_clip(path, job, threads=None, describe=str):
     return [_row({**record, "image": record["video"]}) for record in records]
 
 
-def finished_clip(path, job):
+def finished_clip(path, job, model_record=None):
     """The rows of an earlier run of ``path`` with these settings, or None.
 
     Finished: for each k the record was made from this clip's content with
-    the same seed and model, the labels in the same format (and the frame
-    rate, if one is given), and the segmented clip, the labels and the frames
-    figure are all there.
+    the same seed and model (``model_record``: its path and SHA-256, as
+    ``pipeline.resolve_model`` gives them), the labels in the same format (and
+    the frame rate, if one is given), and the segmented clip, the labels and
+    the frames figure are all there.
     """
     stem, rows = outputs.file_stem(path), []
     try:
@@ -129,7 +130,7 @@ def finished_clip(path, job):
                     or record.get("seed") != job["options"].random_state
                     or record.get("labels_file") != (labels and os.path.basename(labels))
                     or job["fps"] is not None and record.get("fps") != job["fps"]
-                    or (job["model"] is None) != ("model" not in record)):
+                    or record.get("model") != model_record):
                 return None
             files = [names.frames, *([labels] if labels else [])]
             if not all(os.path.isfile(name) for name in files) or not any(
@@ -179,15 +180,17 @@ def run_clips(patterns, n_components=None, *, options=None, out="results", jobs=
     outputs.prepare_out(out)
     job = {"ks": ks, "options": options, "out": out, "overwrite": overwrite, "fps": fps,
            "preset": preset, "labels": labels, "model": model}
-    if model is not None and ks == [None]:
+    model_record = None
+    if model is not None:  # read and hashed once, not once a clip
         from gmmseg.pipeline import resolve_model
 
-        job["ks"] = [resolve_model(model)[0].n_components]
+        loaded, model_record = resolve_model(model)
+        job["ks"] = [loaded.n_components] if ks == [None] else ks
 
     def run(executor, threads, slots, rows_by_path):
         if resume:
             for path in paths:
-                rows = finished_clip(path, job)
+                rows = finished_clip(path, job, model_record)
                 if rows is not None:
                     rows_by_path[path] = rows
         todo = [path for path in paths if path not in rows_by_path]

@@ -79,3 +79,21 @@ def test_clips_on_a_dask_cluster_give_the_labels_of_jobs_1(tmp_path):
     for stem in ("one", "two"):
         assert np.array_equal(read_labels(tmp_path / "dask" / f"{stem}_k3_labels.mkv"),
                               read_labels(tmp_path / "local" / f"{stem}_k3_labels.mkv"))
+
+
+def test_resume_skips_a_clip_labelled_by_the_same_model_and_redoes_it_without(tmp_path):
+    import gmmseg
+
+    clip, _ = square_clip(noise=2.0)
+    os.makedirs(tmp_path / "in")
+    save_mp4(tmp_path / "in" / "a.mp4", clip)
+    gmmseg.fit(clip[0], 3, progress=False).save(tmp_path / "m.json")
+    model, out = str(tmp_path / "m.json"), str(tmp_path / "out")
+    clips.run_clips([str(tmp_path / "in")], model=model, out=out, jobs=1, progress=False)
+    labels = tmp_path / "out" / "a_k3_labels.mkv"
+    written = os.stat(labels).st_mtime_ns
+    rows = clips.run_clips([str(tmp_path / "in")], model=model, out=out, jobs=1,
+                           progress=False, resume=True)
+    assert os.stat(labels).st_mtime_ns == written and rows[0]["k"] == 3
+    clips.run_clips([str(tmp_path / "in")], 3, out=out, jobs=1, progress=False, resume=True)
+    assert os.stat(labels).st_mtime_ns != written  # fitted, not the model's: another setting
