@@ -153,15 +153,26 @@ def process_image(path, job, truth=None, threads=None, describe=str):
         One per k fitted (the chosen k's alone with "auto"), ``SUMMARY_FIELDS``
         as keys; for an image that failed, one row whose ``error`` says why.
     """
+    return task_rows(path, threads, describe,
+                     lambda: pipeline.segment_file(path, truth=truth, progress=False, **job))
+
+
+def task_rows(path, threads, describe, work):
+    """A task's rows: ``work()``'s records as rows, or its failure as one error row.
+
+    ``work`` runs under ``threads`` BLAS/OpenMP threads, with the allocator
+    tuned before and memory handed back after (``gmmseg.memory``). The rows
+    name the input by its record's ``image`` (a clip's record gives it too).
+    """
     from threadpoolctl import threadpool_limits
 
     memory.tune_allocator()
     try:
         with threadpool_limits(limits=threads):
-            records = pipeline.segment_file(path, truth=truth, progress=False, **job)
+            records = work()
     except utils.InputError as exc:
         return [_row({"image": path}, describe(exc))]
-    except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the batch
+    except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the batch
         return [_row({"image": path}, tasks.first_line(exc))]
     finally:
         memory.trim_memory()

@@ -13,7 +13,7 @@ import json
 import os
 
 import utils
-from gmmseg import batch, memory, outputs, tasks
+from gmmseg import batch, outputs, tasks
 from gmmseg.batch import _absolute, _failed_row, _row, _row_error
 from gmmseg.params import check_components, check_int, check_video_params
 from gmmseg.video_io import natural_key
@@ -91,22 +91,12 @@ def process_clip(path, job, threads=None, describe=str):
         One per k (``batch.SUMMARY_FIELDS``, the clip's path as ``image``); for a
         clip that failed, one row whose ``error`` says why.
     """
-    from threadpoolctl import threadpool_limits
-
     from gmmseg.video import segment_video
 
-    memory.tune_allocator()
     keywords = {name: value for name, value in job.items() if name != "ks"}
-    try:
-        with threadpool_limits(limits=threads):
-            records = [segment_video(path, k, progress=False, **keywords) for k in job["ks"]]
-    except utils.InputError as exc:
-        return [_row({"image": path}, describe(exc))]
-    except Exception as exc:  # noqa: BLE001 - one clip's failure must not stop the batch
-        return [_row({"image": path}, tasks.first_line(exc))]
-    finally:
-        memory.trim_memory()
-    return [_row({**record, "image": record["video"]}) for record in records]
+    return batch.task_rows(path, threads, describe, lambda: [
+        {**record, "image": record["video"]}
+        for record in (segment_video(path, k, progress=False, **keywords) for k in job["ks"])])
 
 
 def finished_clip(path, job, model_record=None):
