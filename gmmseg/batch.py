@@ -54,7 +54,8 @@ def _image_files(folder):
             and os.path.isfile(os.path.join(folder, name))]
 
 
-def expand_inputs(patterns):
+def expand_inputs(patterns, *, folder_inputs=_image_files, match=os.path.isfile,
+                  what="image file"):
     """The image files that paths, folders and glob patterns name, each once.
 
     Parameters
@@ -63,6 +64,12 @@ def expand_inputs(patterns):
         Files; folders (their image files, not recursively, in natural order:
         ``img2`` before ``img10``); glob patterns (``photos/*.jpg``,
         ``data/**/*.png``), their matches in natural order.
+    folder_inputs : callable, default: a folder's image files
+        A folder's inputs (``clips.expand_clips`` gives its clips).
+    match : callable, default=os.path.isfile
+        Which of a pattern's matches are inputs.
+    what : str, default="image file"
+        What an input is, for the errors.
 
     Returns
     -------
@@ -78,17 +85,17 @@ def expand_inputs(patterns):
     paths = []
     for pattern in patterns:
         if os.path.isdir(pattern):
-            found = _image_files(pattern)
+            found = folder_inputs(pattern)
         elif os.path.exists(pattern):
             found = [pattern]
         elif glob.has_magic(pattern):
-            found = sorted((p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)),
+            found = sorted((p for p in glob.glob(pattern, recursive=True) if match(p)),
                            key=natural_key)
         else:
             raise utils.InputError(f"{pattern}: no such file")
         if not found:
             raise utils.InputError(f"{pattern}: {'holds' if os.path.isdir(pattern) else 'matches'}"
-                                   f" no image file")
+                                   f" no {what}")
         paths += found
     unique = {os.path.normpath(path): path for path in reversed(paths)}
     return [path for path in paths if unique[os.path.normpath(path)] is path]

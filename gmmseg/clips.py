@@ -48,28 +48,21 @@ def expand_clips(patterns):
     ----------
     patterns : list of str
         Video files; folders of clips (their files of ``VIDEO_EXTENSIONS``, in
-        natural order) or of frames (the folder is one clip); glob patterns.
+        natural order) or of frames (the folder is one clip); glob patterns,
+        whose matches may be either.
 
     Raises
     ------
     InputError
-        For a name that is nothing, or a pattern or folder with no clip.
+        For a name that is nothing, or a pattern with no match.
     """
-    paths = []
-    for pattern in patterns:
-        if os.path.isdir(pattern):
-            found = _clip_files(pattern) or [pattern]
-        elif os.path.exists(pattern):
-            found = [pattern]
-        elif glob.has_magic(pattern):
-            found = sorted(glob.glob(pattern, recursive=True), key=natural_key)
-        else:
-            raise utils.InputError(f"{pattern}: no such file")
-        if not found:
-            raise utils.InputError(f"{pattern}: matches no clip")
-        paths += found
-    unique = {os.path.normpath(path): path for path in reversed(paths)}
-    return [path for path in paths if unique[os.path.normpath(path)] is path]
+    return batch.expand_inputs(patterns, folder_inputs=_folder_clips, match=os.path.exists,
+                               what="clip")
+
+
+def _folder_clips(folder):
+    """A folder's clips, or the folder itself when it holds none (a clip of frames)."""
+    return _clip_files(folder) or [folder]
 
 
 def process_clip(path, job, threads=None, describe=str):
@@ -95,8 +88,12 @@ def process_clip(path, job, threads=None, describe=str):
 
     keywords = {name: value for name, value in job.items() if name != "ks"}
     return batch.task_rows(path, threads, describe, lambda: [
-        {**record, "image": record["video"]}
-        for record in (segment_video(path, k, progress=False, **keywords) for k in job["ks"])])
+        _named(segment_video(path, k, progress=False, **keywords)) for k in job["ks"]])
+
+
+def _named(record):
+    """A clip's record with its path as ``image``, the column the summary names inputs by."""
+    return {**record, "image": record["video"]}
 
 
 def finished_clip(path, job, model_record=None):
@@ -126,7 +123,7 @@ def finished_clip(path, job, model_record=None):
             if not all(os.path.isfile(name) for name in files) or not any(
                     os.path.isfile(names.segmented(kind)) for kind in ("mp4", "gif")):
                 return None
-            rows.append(_row({**record, "image": record["video"]}))
+            rows.append(_row(_named(record)))
     except (OSError, ValueError, KeyError):
         return None
     return rows

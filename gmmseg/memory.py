@@ -8,6 +8,7 @@ nothing.
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 __all__ = ["MMAP_THRESHOLD", "tune_allocator", "trim_memory"]
@@ -26,6 +27,7 @@ _FIXING_TUNABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_TH
 _tuned = False
 
 
+@functools.cache  # loaded once a process, not once an image
 def _libc():
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

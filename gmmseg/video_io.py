@@ -206,7 +206,14 @@ def _read_gif(path, img):
         raise InputError(f"{path}: cannot decode the GIF ({exc})") from None
 
 
-def _ffmpeg_frames(path, packed=False):
+def _probe(path, what="a readable video"):
+    """imageio-ffmpeg's metadata of a video file (``size`` as (w, h) upright, ``fps``, ...).
+
+    Raises
+    ------
+    InputError
+        Naming the file as not ``what``, or as holding no video stream.
+    """
     import imageio_ffmpeg
 
     probe = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
@@ -217,14 +224,18 @@ def _ffmpeg_frames(path, packed=False):
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        meta = next(probe)
+        return next(probe)
     except (OSError, RuntimeError, StopIteration) as exc:
         if "does not contain any stream" in str(exc):
             raise InputError(f"{path}: no video stream (no frames)") from None
-        raise InputError(f"{path}: not a readable video ({_last_line(exc)})") from None
+        raise InputError(f"{path}: not {what} ({_last_line(exc)})") from None
     finally:
         quiet.setLevel(level)
         probe.close()
+
+
+def _ffmpeg_frames(path, packed=False):
+    meta = _probe(path)
     fps = float(meta.get("fps") or 0) or DEFAULT_FPS
     frames = round(float(meta.get("duration") or 0) * fps) or None
     width, height = meta["size"]
@@ -543,13 +554,7 @@ def read_labels(path, frame=None):
         if not -len(stack) <= frame < len(stack):
             raise InputError(f"{path}: frame {frame} is beyond its {len(stack)} frames")
         return np.array(stack[frame])
-    probe = imageio_ffmpeg.read_frames(path, pix_fmt="gray")
-    try:
-        meta = next(probe)
-    except (OSError, RuntimeError, StopIteration) as exc:
-        raise InputError(f"{path}: not a label file ({_last_line(exc)})") from None
-    finally:
-        probe.close()
+    meta = _probe(path, "a label file")
     width, height = meta["size"]
     seek = []
     if frame is not None:
