@@ -239,10 +239,13 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
 
 
 def in_flags(message, parameters):
-    """A library message with each parameter's name (its first mention) as the CLI's flag."""
+    """A library message with each parameter's name (its first mention) as the CLI's flag.
+
+    A name inside a path (``/tmp/run/out: ...``) is a folder, not the parameter.
+    """
     for name in parameters:
         if name in FLAGS:
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])",
+            message = re.sub(rf"(?<![\w./\\-]){re.escape(name)}(?![\w/\\-])",
                              lambda _, flag=FLAGS[name]: flag, message, count=1)
     return message
 

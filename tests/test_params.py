@@ -221,3 +221,17 @@ def test_a_photo_given_as_truth_is_refused(cli, tmp_path, two_colours, mode):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--truth" in lines[0] and "label map" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("message, said", [
+    ("/tmp/run/out: another run is writing there; give out another folder",
+     "/tmp/run/out: another run is writing there; give --out another folder"),
+    ("C:\\runs\\out and run.out are files; out must be a folder",
+     "C:\\runs\\out and run.out are files; --out must be a folder"),
+    ("out must be a folder.", "--out must be a folder."),
+])
+def test_the_command_line_names_a_parameter_as_its_flag_but_not_inside_a_path(message, said):
+    from gmmseg.cli import describe
+    from gmmseg.params import ParameterError
+
+    assert describe(ParameterError("out", message)) == said
