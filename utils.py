@@ -39,8 +39,9 @@ def load_image(path):
     Any format Pillow reads is accepted. The image is turned upright by its
     EXIF orientation; alpha is dropped; palette images become RGB; CMYK and
     YCbCr become RGB; greyscale (8-bit, 16-bit, 32-bit or float) stays one
-    channel. Integer images keep their integer type so that their distinct
-    colours can be counted exactly.
+    channel; a 16-bit colour PNG keeps its 16 bits (Pillow would reduce it to
+    8; imagecodecs decodes it). Integer images keep their integer type so
+    that their distinct colours can be counted exactly.
 
     Parameters
     ----------
@@ -58,18 +59,15 @@ def load_image(path):
         If the file is missing, is a directory, or is not a readable image.
     """
     path = file_path(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, not an image")
-    if os.path.getsize(path) == 0:
-        raise InputError(f"{path}: the file is empty")
+    check_file(path)
     try:
         with warnings.catch_warnings():
             # A file over Pillow's pixel limit is refused below; one just under
             # it is a large photo, not an attack, so its warning is noise here.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                if img.format == "PNG" and _png_16_bit_colour(path):
+                    return _png_16_bit(path)
                 frames = getattr(img, "n_frames", 1)
                 img.load()
                 # In place: a copy would cost a second decoded image at the peak.
@@ -84,6 +82,43 @@ def load_image(path):
         warnings.warn(f"{path} has {frames} frames: the first is segmented "
                       f"(gmmseg.segment_video, or --video, segments them all)", stacklevel=2)
     return _to_array(img)
+
+
+def check_file(path):
+    """Refuse a path that is missing, a directory or an empty file, in one line each."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not an image")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty")
+
+
+def _png_16_bit_colour(path):
+    """Whether a PNG holds 16-bit colour or grey-and-alpha, which Pillow reads as 8 bits.
+
+    Its header (IHDR, the first chunk) gives the bit depth at byte 24 and
+    the colour type at byte 25: 2 RGB, 4 grey and alpha, 6 RGBA.
+    """
+    with open(path, "rb") as f:
+        header = f.read(26)
+    return len(header) == 26 and header[24] == 16 and header[25] in (2, 4, 6)
+
+
+def _png_16_bit(path):
+    """A 16-bit colour PNG at full depth, alpha dropped: (h, w, c) uint16, c in {1, 3}.
+
+    Pillow has checked its size against its decompression-bomb limit.
+    """
+    import imagecodecs
+
+    with open(path, "rb") as f:
+        try:
+            array = imagecodecs.png_decode(f.read())
+        except imagecodecs.PngError as exc:  # load_image says it is unreadable
+            raise OSError(str(exc)) from None
+    array = array.reshape(*array.shape[:2], -1)
+    return np.ascontiguousarray(array[:, :, :1] if array.shape[2] == 2 else array[:, :, :3])
 
 
 def file_path(path, name="path"):
@@ -165,8 +200,8 @@ def label_means(image, labels, ncomp):
 
     Parameters
     ----------
-    image : ndarray of shape (h, w, c)
-    labels : ndarray of shape (h, w)
+    image : ndarray of shape (h, w, c), or (..., c)
+    labels : ndarray of shape (h, w), or the image's (...)
     ncomp : int
 
     Returns
@@ -176,8 +211,8 @@ def label_means(image, labels, ncomp):
     """
     flat = labels.ravel()
     counts = np.maximum(np.bincount(flat, minlength=ncomp), 1)
-    return np.stack([np.bincount(flat, weights=image[:, :, ch].ravel(), minlength=ncomp)
-                     for ch in range(image.shape[2])], axis=1) / counts[:, None]
+    return np.stack([np.bincount(flat, weights=image[..., ch].ravel(), minlength=ncomp)
+                     for ch in range(image.shape[-1])], axis=1) / counts[:, None]
 
 
 def max_value(image):
@@ -256,6 +291,12 @@ def write_json(path, record):
             json.dump(record, f, indent=1)
 
     write_atomic(path, write)
+
+
+def paint(colours, labels):
+    """Each label's colour, (..., c); labels beyond the colours (outside a mask) black."""
+    palette = np.vstack([colours, np.zeros((1, colours.shape[1]))])
+    return palette[np.minimum(labels, len(colours))]
 
 
 def display_copy(image, labels):
@@ -397,7 +438,8 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     image : ndarray of shape (h, w, c)
         The image as loaded.
     labels : ndarray of shape (h, w)
-        Component index of each pixel, 0..K-1.
+        Component index of each pixel, 0..K-1; a label beyond (outside a
+        mask) is in no component's panel.
     mus_rgb : ndarray of shape (K, c)
         Each component's mean, in the image's own units.
     log_likelihood_history : sequence of float, optional
@@ -428,7 +470,7 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
     image_small, labels_small = display_copy(image, labels)
     grey = image_small.shape[2] == 1
     colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / max_value(image), 0, 1)
-    recoloured = colours[labels_small]
+    recoloured = paint(colours, labels_small)
     swatches = _as_rgb(colours)
 
     h, w = labels_small.shape
@@ -454,7 +496,8 @@ def visualize(image, labels, mus_rgb, log_likelihood_history=None, title=None,
         n_regions = int(regions.max()) + 1
         means = label_means(image_small, regions_small, n_regions)
         show_image(axes[1], means[regions_small], f"{n_regions} regions (mean colour)")
-    share = label_counts(labels, ncomp) / labels.size
+    counts = label_counts(labels, ncomp)
+    share = counts / max(counts.sum(), 1)  # of the pixels fitted: a mask's outside is not
     background = checkerboard(labels_small.shape)
     for k in range(ncomp):
         panel = np.where((labels_small == k)[:, :, None], image_small, background)

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 import utils
-from gmmseg import cluster, memory, outputs, pipeline, selection, tasks
+from gmmseg import cluster, memory, outputs, pipeline, readers, selection, tasks
 from gmmseg.model import check_poolable, fit_colour_counts
 from gmmseg.model import count_colours as _count_colours
 from gmmseg.options import make_options
@@ -199,7 +199,7 @@ def count_colours(path, options, threads=None, describe=str):
 
     try:
         with threadpool_limits(limits=threads):
-            image = utils.load_image(path)
+            image = readers.read(path)[0]
             options.check_for(image.shape)
             return _count_colours(image)
     except utils.InputError as exc:
@@ -280,14 +280,14 @@ def finished_rows(path, job, expected=None):
 def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=None,
               dask=None, resume=False, truth=None, overwrite=False, progress=True,
               k_max=selection.K_MAX, criterion="gain", model=None, shared_model=False,
-              save_model=None, describe=str, **kwargs):
+              save_model=None, describe=str, channel_axis="auto", **kwargs):
     """Segment many images, each as ``pipeline.segment_file`` does one, and summarise them.
 
     Parameters
     ----------
     patterns : list of str
         Files, folders and glob patterns (``expand_inputs``).
-    n_components, options, k_max, criterion, overwrite, model
+    n_components, options, k_max, criterion, overwrite, model, channel_axis
         As ``pipeline.segment_file`` takes them, for every image; keyword
         arguments of the options' names replace some options.
     out : str, default="results"
@@ -373,7 +373,8 @@ def run_batch(patterns, n_components=None, *, options=None, out="results", jobs=
             *(name for path in paths
               for name in outputs.OutputNames(out, outputs.file_stem(path), ks).files)])
     job = {"n_components": ks, "options": options, "out": out, "overwrite": overwrite,
-           "k_max": k_max, "criterion": criterion, "model": model}
+           "k_max": k_max, "criterion": criterion, "model": model,
+           "channel_axis": channel_axis}
 
     def run(executor, threads, slots, rows_by_path):
         if shared_model:

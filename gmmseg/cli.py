@@ -40,6 +40,17 @@ def _number(kind, name):
     return parse
 
 
+def _channel_axis(text):
+    """``--channel-axis``: auto, none, or an axis number."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be auto, none or an axis number, not "
+                                         f"{text!r}") from None
+
+
 def _k_value(text):
     return "auto" if text == "auto" else _number(int, "k")(text)
 
@@ -167,6 +178,14 @@ def parse_args(argv=None):
     levels.add_argument("--level", type=_number(float, "level"), metavar="T",
                         help="cut the hierarchy at height T: every merge that costs at most T "
                              "(implies --hierarchy)")
+    volumes = parser.add_argument_group("volumes, channels and masks (see docs/volumes.md)")
+    volumes.add_argument("--channel-axis", type=_channel_axis, default="auto", metavar="AXIS",
+                         help="the input's axis of channels (counted as tifffile or nibabel "
+                              "give the data), none for a grey image or volume, or auto "
+                              "(default): a TIFF's S or C axis, a NIfTI's 4th")
+    volumes.add_argument("--mask", metavar="PATH",
+                         help="image or volume of the input's shape, nonzero where to fit "
+                              "and label; the outside is labelled 255")
     quality.add_argument("--truth", metavar="PATH",
                          help="human segmentation(s) of the image: a label image, .npy, "
                               ".npz (key segs) or BSDS .mat; for a batch, a folder of them "
@@ -206,6 +225,10 @@ def parse_args(argv=None):
         args.batch = many or clips.is_clip_batch(args.video)
     if args.batch and args.show:
         parser.error("--show opens the figure of one image; a batch writes them to --out")
+    if args.mask is not None and (args.batch or args.video is not None):
+        parser.error("--mask is one image's: give one --image")
+    if args.channel_axis != "auto" and args.video is not None:
+        parser.error("--channel-axis is for images and volumes, not --video")
     args.k_max = selection.K_MAX if args.k_max is None else args.k_max
     args.k_criterion = args.k_criterion or "gain"
     if args.video is not None:
@@ -235,7 +258,8 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "preset": "--preset", "labels": "--labels", "jobs": "--jobs", "dask": "--dask",
          "out": "--out",
          "overwrite": "--overwrite", "truth": "--truth", "model": "--model",
-         "save_model": "--save-model", "shared_model": "--shared-model", "image": "--image"}
+         "save_model": "--save-model", "shared_model": "--shared-model", "image": "--image",
+         "mask": "--mask", "channel_axis": "--channel-axis", "image_path": "--image"}
 
 
 def in_flags(message, parameters):
@@ -291,12 +315,13 @@ def _run(args):
                                truth=args.truth, overwrite=args.overwrite, k_max=args.k_max,
                                criterion=args.k_criterion, model=args.model,
                                shared_model=args.shared_model, save_model=args.save_model,
-                               describe=describe)
+                               channel_axis=args.channel_axis, describe=describe)
     if args.video is None:
         return segment_file(args.image[0], args.k, options=options, out=args.out,
                             show=args.show, k_max=args.k_max, criterion=args.k_criterion,
                             truth=args.truth, overwrite=args.overwrite,
-                            model=args.model, save_model=args.save_model)
+                            model=args.model, save_model=args.save_model, mask=args.mask,
+                            channel_axis=args.channel_axis)
     from gmmseg.params import check_components
     from gmmseg.video import segment_video
 

@@ -51,7 +51,7 @@ def visualize_sweep(image, labels_by_k, mus_rgb_by_k, records, marked_k=None,
         _, labels_small = utils.display_copy(image, labels)
         colours = np.clip(np.asarray(mus_rgb, dtype=np.float64) / utils.max_value(image), 0, 1)
         mark = f" ({chosen_by})" if record["k"] == marked_k else ""
-        shown.append((colours[labels_small], f"k = {record['k']}{mark}"))
+        shown.append((utils.paint(colours, labels_small), f"k = {record['k']}{mark}"))
     for ax, (data, text) in zip(axes, shown, strict=False):
         ax.imshow(data[:, :, 0] if grey else data, cmap="gray" if grey else None, vmin=0,
                   vmax=1, interpolation="nearest")
@@ -214,3 +214,66 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
         figure.suptitle(utils.drawable(title), fontsize=12)
     utils.finish_figure(figure, path, show)
     return figure
+
+
+# Pixels between the slices of a volume's figure.
+SLICE_GAP = 4
+
+
+def display_view(image, labels_by_k, means_by_k):
+    """What the figures draw of any image: a photo as it is, others made drawable.
+
+    A photo (1 or 3 channels, 8 or 16 bits) is returned as it is, so its
+    figures do not change. Other images are scaled channel by channel from
+    their 0.5th to their 99.5th percentile into [0, 1] (a 12-bit microscope
+    image in 16 bits, floats), and drawn by their first three channels (two
+    channels: red and green). A volume is drawn as its three middle slices
+    side by side: z (y, x), y (z, x) and x (z, y); between them, and outside
+    a mask, the labels are ``params.MASK_LABEL``, in no component.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w, c) or (z, y, x, c)
+    labels_by_k : list of ndarray of the image's spatial shape
+    means_by_k : list of ndarray of shape (K, c)
+        In the image's units.
+
+    Returns
+    -------
+    image, labels_by_k, means_by_k
+        2-D, in the same order; the means in the units of the image returned.
+    """
+    from gmmseg.params import MASK_LABEL
+
+    c = image.shape[-1]
+    if image.ndim == 3 and c in (1, 3) and image.dtype in (np.uint8, np.uint16):
+        return image, labels_by_k, means_by_k
+    values = image.reshape(-1, c)[:: max(1, image[..., 0].size // 1_000_000)]
+    lo, hi = np.percentile(values, [0.5, 99.5], axis=0)
+    hi = np.where(hi > lo, hi, lo + 1)
+    shown = min(c, 3)
+
+    def scale(array):
+        scaled = np.clip((array[..., :shown] - lo[:shown]) / (hi - lo)[:shown], 0, 1)
+        return np.concatenate([scaled, np.zeros((*scaled.shape[:-1], 1))], -1) \
+            if shown == 2 else scaled
+
+    means_by_k = [scale(np.asarray(means, float)) for means in means_by_k]
+    if image.ndim == 4:
+        image = _slices(image, 0.0)
+        labels_by_k = [_slices(labels[..., None], MASK_LABEL)[..., 0] for labels in labels_by_k]
+    return scale(image.astype(float)), labels_by_k, means_by_k
+
+
+def _slices(volume, fill):
+    """A volume's three middle slices side by side, (h, w, c), ``fill`` between."""
+    z, y, x, _ = volume.shape
+    planes = [volume[z // 2], volume[:, y // 2], volume[:, :, x // 2]]
+    height = max(plane.shape[0] for plane in planes)
+    padded = []
+    for plane in planes:
+        block = np.full((height, plane.shape[1] + SLICE_GAP, volume.shape[-1]), fill,
+                        volume.dtype)
+        block[:plane.shape[0], :plane.shape[1]] = plane
+        padded.append(block)
+    return np.concatenate(padded, axis=1)[:, :-SLICE_GAP]

@@ -32,11 +32,12 @@ from gmmseg import features, params
 from gmmseg.hierarchy import label_regions
 from gmmseg.options import Options, make_options
 from gmmseg.params import (
+    MASK_LABEL,
     ParameterError,
     check_components,
-    check_image,
     check_int,
 )
+from gmmseg.readers import check_image, check_mask, inside, spread
 from gmmseg.result import Segmentation
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MixtureModel", "count_colours", "fit",
@@ -50,7 +51,7 @@ FORMAT_VERSION = 1
 FIT_OPTIONS = Options.names("fit", "features")
 LABEL_OPTIONS = Options.names("labelling")
 
-# The dtypes of images (``params.check_image``): a model applies to images of
+# The dtypes of images (``readers.check_image``): a model applies to images of
 # its own, or, fitted on floats, to any floats.
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                 "float16", "float32", "float64")
@@ -104,7 +105,7 @@ class MixtureModel:
         """K, the number of components."""
         return self.gmm.ncomp
 
-    def segment(self, image, *, options=None, **labelling):
+    def segment(self, image, *, options=None, mask=None, channel_axis="auto", **labelling):
         """Label every pixel of an image with its most likely component; no refit.
 
         Parameters
@@ -114,6 +115,8 @@ class MixtureModel:
         options : Options, optional
             Its labelling options replace the model's where they are not at
             their defaults (``check_options``).
+        mask, channel_axis
+            As ``gmmseg.segment`` takes them.
         **labelling
             Options that turn labels into regions, replacing the model's:
             ``smooth``, ``min_region``, ``merge``, ``hierarchy``,
@@ -127,15 +130,16 @@ class MixtureModel:
             log-likelihood per pixel; ``converged`` is None (no EM ran).
         """
         start = time.perf_counter()
-        image = check_image(image)
+        image = check_image(image, channel_axis=channel_axis)
         if options is not None:
             labelling = {**self.check_options(make_options(options)), **labelling}
         options = self.label_options(labelling)
-        self.check_image(image, options)
-        colours, counts, inverse = sg.distinct_colours(image)
+        mask = check_mask(mask, image, self.n_components)
+        self.check_image(image, options, mask is not None)
+        colours, counts, inverse = sg.distinct_colours(inside(image, mask))
         colours_norm, _, _ = sg.zscore_colours(colours, counts, self._colour_features(),
                                                self.mean, self.std)
-        return self._label(image, colours_norm, counts, inverse, options, start)
+        return self._label(image, colours_norm, counts, inverse, options, start, mask=mask)
 
     def label_options(self, labelling):
         """The model's options with some labelling options replaced, checked."""
@@ -176,9 +180,9 @@ class MixtureModel:
             raise ParameterError("n_components", f"n_components {shown}: the model has "
                                                  f"{self.n_components} components")
 
-    def check_image(self, image, options=None):
+    def check_image(self, image, options=None, masked=False):
         """Refuse an image the model cannot label (channels, size-bound options)."""
-        c = image.shape[2]
+        c = image.shape[-1]
         if c != self.n_channels:
             raise ParameterError("image", f"image has {c} channel{'s' if c > 1 else ''}; the "
                                           f"model was fitted on {self.n_channels}-channel images")
@@ -186,22 +190,24 @@ class MixtureModel:
         if kind != self.dtype and not (image.dtype.kind == "f" and self.dtype.startswith("float")):
             raise ParameterError("image", f"image is {kind}; the model was fitted on "
                                           f"{self.dtype} images")
-        (options or self.options).check_for(image.shape)
+        (options or self.options).check_for(image.shape, masked)
 
     def _colour_features(self):
         return _features(self.options.color_space, self.top)
 
     def _label(self, image, colours_norm, counts, inverse, options, start, fitted=False,
-               gamma=None):
+               gamma=None, mask=None):
         """Labels, regions and means of one image in the model's units.
 
         ``colours_norm`` are the image's Z-scored distinct colours, ``counts``
         their pixels and ``inverse`` each pixel's colour. ``fitted``: the image
         is the one the model was fitted on, whose EM history is the model's;
         ``gamma`` is then the fit's last E-step on these colours (without
-        ``spatial``), which need not run again.
+        ``spatial``), which need not run again. With a ``mask``, the colours
+        are those of the pixels inside, and the outside is ``MASK_LABEL``.
         """
-        h, w = image.shape[:2]
+        shape = image.shape[:-1]
+        h, w = shape[:2]  # with spatial, which takes 2-D images alone
         gmm, spatial, smooth = self.gmm, options.spatial, options.smooth
         history = None
         if spatial > 0:
@@ -222,15 +228,18 @@ class MixtureModel:
                     gamma, log_likelihood = gmm.inference(colours_norm, counts)
                 history = [log_likelihood / inverse.size]
             if smooth > 0:
-                labels = features.smoothed_argmax(lambda k: gamma[inverse, k], gmm.ncomp,
-                                                  (h, w), smooth)
+                labels = features.smoothed_argmax(
+                    lambda k: spread(gamma[inverse, k], mask, 0.0), gmm.ncomp, shape, smooth)
+                if mask is not None:
+                    labels[~mask] = MASK_LABEL
             else:
-                labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse].reshape(h, w)
+                labels = spread(np.argmax(gamma, axis=1).astype(np.uint8)[inverse], mask,
+                                MASK_LABEL).reshape(shape)
         labels, regions, fine, merges = label_regions(image, labels, options)
         if options.color_space != "rgb" or spatial > 0 or regions is not None:
             # The components' means are in other units (or include the position):
             # each label's mean colour is what a reader of the figure expects.
-            means_rgb = utils.label_means(image, labels, gmm.ncomp)
+            means_rgb = utils.label_means(inside(image, mask), inside(labels, mask), gmm.ncomp)
         else:
             means_rgb = gmm.mus * self.std + self.mean
         if fitted:
@@ -241,7 +250,8 @@ class MixtureModel:
         return Segmentation(labels=labels, model=self, means_rgb=means_rgb,
                             log_likelihood_history=history, warm_up_history=warm_up,
                             converged=converged, n_colours=len(counts), regions=regions,
-                            fine=fine, merges=merges, seconds=time.perf_counter() - start)
+                            fine=fine, merges=merges, seconds=time.perf_counter() - start,
+                            mask=mask)
 
     def to_dict(self):
         """The model as the JSON object ``save`` writes (see docs/model.md)."""
@@ -280,7 +290,8 @@ def _write_text(path, text):
         f.write(text)
 
 
-def fit(images, n_components=4, *, options=None, progress=True, **kwargs):
+def fit(images, n_components=4, *, options=None, progress=True, mask=None, channel_axis="auto",
+        **kwargs):
     """Fit one mixture to one image or to many, on their pooled distinct colours.
 
     Parameters
@@ -296,6 +307,8 @@ def fit(images, n_components=4, *, options=None, progress=True, **kwargs):
         The options; keyword arguments (``max_iter=50``, ...) replace some.
     progress : bool, default=True
         Show EM's tqdm bar (on a terminal only).
+    mask, channel_axis
+        As ``gmmseg.segment`` takes them; a mask for one image alone.
 
     Returns
     -------
@@ -313,15 +326,21 @@ def fit(images, n_components=4, *, options=None, progress=True, **kwargs):
         if not images:
             raise ParameterError("images", "images is empty")
         if len(images) > 1:
-            return _fit_pooled(images, ncomp, options, progress)
+            if mask is not None:
+                raise ParameterError(("mask", "images"), "mask is one image's: fit several "
+                                                         "images without it")
+            return _fit_pooled(images, ncomp, options, progress, channel_axis)
         images = images[0]
-    image = check_image(images, "images")
-    options.check_for(image.shape)
-    return fit_segment(image, ncomp, options, progress, label=False)
+    image = check_image(images, "images", channel_axis)
+    mask = check_mask(mask, image, ncomp)
+    options.check_for(image.shape, mask is not None)
+    return fit_segment(image, ncomp, options, progress, label=False, mask=mask)
 
 
-def fit_segment(image, ncomp, options, progress=True, label=True):
+def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     """Fit a model to one checked image and (``label``) segment it with the fit's E-step.
+
+    With a ``mask`` (``check_mask``), the pixels inside alone.
 
     Returns
     -------
@@ -329,8 +348,8 @@ def fit_segment(image, ncomp, options, progress=True, label=True):
     segmentation : Segmentation, if ``label``
     """
     start = time.perf_counter()
-    top = utils.max_value(image)
-    colours, counts, inverse = sg.distinct_colours(image)
+    top = utils.max_value(inside(image, mask))
+    colours, counts, inverse = sg.distinct_colours(inside(image, mask))
     colours_norm, mean, std = sg.zscore_colours(colours, counts,
                                                 _features(options.color_space, top))
     gamma = None
@@ -342,7 +361,7 @@ def fit_segment(image, ncomp, options, progress=True, label=True):
     else:
         gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter,
                                              options.tol, options.random_state, progress)
-    model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[2],
+    model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[-1],
                          dtype=image.dtype.name, top=top,
                          options=options, n_images=1,
                          n_pixels=int(counts.sum()), n_colours=len(counts),
@@ -350,7 +369,7 @@ def fit_segment(image, ncomp, options, progress=True, label=True):
     if not label:
         return model
     return model._label(image, colours_norm, counts, inverse, options, start, fitted=True,
-                        gamma=gamma)
+                        gamma=gamma, mask=mask)
 
 
 def _features(color_space, top):
@@ -366,14 +385,14 @@ def check_poolable(options):
                                         "fitted on colours alone")
 
 
-def _fit_pooled(images, ncomp, options, progress):
+def _fit_pooled(images, ncomp, options, progress, channel_axis="auto"):
     """``fit`` of several images: count each one's colours, pool the counts, fit once."""
     check_poolable(options)
     counted, kinds = [], set()
     for index, image in enumerate(images):
-        image = check_image(image, f"images[{index}]")
+        image = check_image(image, f"images[{index}]", channel_axis)
         options.check_for(image.shape)
-        kinds.add((image.shape[2], image.dtype.str))
+        kinds.add((image.shape[-1], image.dtype.str))
         if len(kinds) > 1:
             raise ParameterError("images", f"images mixes {_kinds(kinds)} images: give "
                                            f"images of one type and number of channels")

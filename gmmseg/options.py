@@ -8,6 +8,7 @@ CIELAB on colour only) are ``check_for``'s, run by the entries on each image.
 """
 
 import dataclasses
+import math
 
 import segmentation_GMM as sg
 from gmmseg.features import COLOR_SPACES
@@ -144,13 +145,15 @@ class Options:
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
-    def check_for(self, shape):
+    def check_for(self, shape, masked=False):
         """Check the bounds that depend on the image.
 
         Parameters
         ----------
         shape : tuple of int
-            The image's (h, w, c).
+            The image's (h, w, c), or a volume's (z, y, x, c).
+        masked : bool, default=False
+            Whether a mask says which pixels to fit.
 
         Raises
         ------
@@ -158,15 +161,25 @@ class Options:
             ``params.ParameterError``: ``smooth`` beyond a quarter of the
             shorter side (where every pixel already weighs the evidence of the
             whole image, and the blur's cost grows with sigma), ``min_region``
-            or ``n_regions`` beyond the pixels, CIELAB of a grey image.
+            or ``n_regions`` beyond the pixels, CIELAB of an image without 3
+            channels; ``spatial`` and the regions' options on a volume or
+            with a mask, which they do not take yet.
         """
-        h, w, c = shape
-        check_float(self.smooth, "smooth", 0.0, max(1.0, min(h, w) / 4))
-        check_int(self.min_region, "min_region", 0, h * w)
-        check_cut(self.n_regions, self.level, h * w)
+        *sides, c = shape
+        n_pixels = math.prod(sides)
+        check_float(self.smooth, "smooth", 0.0, max(1.0, min(sides) / 4))
+        check_int(self.min_region, "min_region", 0, n_pixels)
+        check_cut(self.n_regions, self.level, n_pixels)
         if self.color_space == "lab" and c != 3:
-            raise ParameterError("color_space", "color_space lab needs a colour image; "
-                                                "this one is greyscale")
+            kind = "is greyscale" if c == 1 else f"has {c} channels"
+            raise ParameterError("color_space", f"color_space lab needs a colour image; "
+                                                f"this one {kind}")
+        if len(sides) == 3 or masked:
+            what = "a volume" if len(sides) == 3 else "a mask"
+            for name in ("spatial", "min_region", "merge", "hierarchy"):
+                if getattr(self, name):
+                    raise ParameterError(name, f"{name} is for whole 2-D images, not yet "
+                                               f"with {what}; smooth is")
 
     @property
     def regions(self):

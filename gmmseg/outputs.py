@@ -45,7 +45,9 @@ class OutputNames:
         ``.json``, ``_labels.png``, ``_segmentation.png``, ``_regions.png``,
         ``_regions.npy``, ``_hierarchy.npz``, ``_hierarchy.png`` and
         ``_frames.png`` (a clip's figure); a clip's label frames in
-        ``labels_file(labels_format)``.
+        ``labels_file(labels_format)``, a volume's labels in
+        ``labels_file("npy")`` and, in its input's format, ``labels_nifti``
+        (``_labels.nii.gz``) or ``labels_tiff`` (``_labels.tif``).
     """
 
     def __init__(self, out, stem, k):
@@ -58,13 +60,16 @@ class OutputNames:
         self.hierarchy = self.base + "_hierarchy.npz"
         self.cuts = self.base + "_hierarchy.png"
         self.frames = self.base + "_frames.png"
+        self.labels_nifti = self.base + "_labels.nii.gz"
+        self.labels_tiff = self.base + "_labels.tif"
 
     @property
     def files(self):
         """Every file an image's run may write for this k (a clip's included)."""
         return [self.record, self.labels, self.figure, self.regions_png, self.regions_npy,
                 self.hierarchy, self.cuts, self.labels_file("npy"), self.labels_file("mkv"),
-                self.frames, self.segmented("mp4"), self.segmented("gif")]
+                self.frames, self.segmented("mp4"), self.segmented("gif"), self.labels_nifti,
+                self.labels_tiff]
 
     def labels_file(self, labels_format):
         """A clip's label frames, ``_labels.mkv`` or ``_labels.npy``; None for "none"."""
@@ -105,7 +110,10 @@ def sweep_base(out, stem, ks, auto=False):
 
 def file_stem(path):
     """A file's or folder's name without its extension: the prefix of its outputs."""
-    return os.path.splitext(os.path.basename(os.path.normpath(os.fspath(path))))[0]
+    name = os.path.basename(os.path.normpath(os.fspath(path)))
+    if name.lower().endswith(".nii.gz"):  # one extension in two parts
+        return name[:-len(".nii.gz")]
+    return os.path.splitext(name)[0]
 
 
 def fingerprint(path):
@@ -328,7 +336,7 @@ def fit_files(names, record):
     The record says which: ``n_regions`` the region map (a PNG up to 2**16
     regions, else ``.npy``), ``fine_regions`` the hierarchy and its figure.
     """
-    files = [names.labels, names.figure, names.record]
+    files = [*label_files(names, record.get("input")), names.figure, names.record]
     if "fine_regions" in record:
         files += [names.hierarchy, names.cuts]
     if "n_regions" in record:
@@ -336,17 +344,53 @@ def fit_files(names, record):
     return files
 
 
+def label_files(names, source):
+    """Where a fit's labels go: a PNG for a 2-D image; for a volume a ``.npy`` and a file
+    in its input's format (``source``, a record's ``input``), NIfTI or TIFF."""
+    if source is None or len(source["spatial_shape"]) == 2:
+        return [names.labels]
+    return [names.labels_file("npy"),
+            names.labels_nifti if source["format"] == "nifti" else names.labels_tiff]
+
+
+def write_volume_labels(names, source, labels):
+    """Write a volume's labels (``label_files``): ``.npy``, and NIfTI with the input's
+    affine or a multi-page TIFF, each atomically."""
+    npy, other = label_files(names, source)
+    utils.write_atomic(npy, lambda tmp: np.save(tmp, labels))
+    if source["format"] == "nifti":
+        import gzip
+
+        import nibabel
+
+        # As bytes: nibabel.save goes by the name, and a temporary's ends in ".gz" alone.
+        data = gzip.compress(nibabel.Nifti1Image(labels, np.asarray(source["affine"]))
+                             .to_bytes(), compresslevel=6)
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                f.write(data)
+
+        utils.write_atomic(other, write)
+    else:
+        import tifffile
+
+        utils.write_atomic(other, lambda tmp: tifffile.imwrite(
+            tmp, labels, photometric="minisblack", metadata={"axes": "ZYX"}))
+
+
 def save_fit(image, segmentation, record, names, stem, show=False):
     """Write one fit's files: label map, figure, record; regions and hierarchy if any.
 
     Parameters
     ----------
-    image : ndarray of shape (h, w, c)
+    image : ndarray of shape (h, w, c) or (z, y, x, c)
     segmentation : Segmentation
     record : dict
         The fit's record (``segmentation_GMM.summary`` and the options): its
         ``k``, ``n_components``, ``n_colours``, ``means_rgb`` and histories
-        are drawn.
+        are drawn; its ``input`` says where a volume's labels go
+        (``label_files``).
     names : OutputNames
     stem : str
         For the figures' titles.
@@ -375,10 +419,13 @@ def save_fit(image, segmentation, record, names, stem, show=False):
         f" (k = {record['k']} asked; the image has {record['n_colours']} colours)")
     # Pillow compresses without holding the GIL: the label map is written on
     # the other core while matplotlib draws (0.1 s at 11 MP).
+    shown, (labels,), (means,) = figures.display_view(image, [segmentation.labels],
+                                                       [np.asarray(record["means_rgb"])])
     with ThreadPoolExecutor(max_workers=1) as pool:
-        labels_written = pool.submit(utils.write_png, names.labels, segmentation.labels)
-        utils.visualize(image, segmentation.labels, np.asarray(record["means_rgb"]),
-                        record["log_likelihood_history"],
+        labels_written = pool.submit(
+            *((utils.write_png, names.labels) if image.ndim == 3 else
+              (write_volume_labels, names, record["input"])), segmentation.labels)
+        utils.visualize(shown, labels, means, record["log_likelihood_history"],
                         title=(f"{stem}: GMM, k = {fitted}{asked}, "
                                f"log-likelihood {record['log_likelihood']:.3f} nats/pixel"),
                         path=names.figure, show=show, regions=regions,

@@ -10,7 +10,6 @@ segmentation options when it is built; the entries check the rest here.
 
 import math
 import numbers
-import sys
 
 import numpy as np
 
@@ -19,6 +18,8 @@ import utils
 
 __all__ = [
     "K_MAX_LIMIT",
+    "MASK_LABEL",
+    "MAX_CHANNELS",
     "MAX_FPS",
     "MAX_ITER",
     "MAX_SEED",
@@ -29,9 +30,11 @@ __all__ = [
     "check_components",
     "check_cut",
     "check_float",
-    "check_image",
+    "check_channel_axis",
+    "check_float_values",
     "check_int",
     "check_video_params",
+    "image_axes",
 ]
 
 # EM converges in tens of steps on photos (hundreds at most on synthetic
@@ -67,6 +70,15 @@ MAX_FPS = 1000.0
 # large or small carry no meaning their scale would lose, so an image whose
 # largest magnitude is beyond either is refused with its size.
 MAX_FLOAT_VALUE = 1e150
+
+# Channels an image or volume may have: multispectral scenes and multiplexed
+# microscopy reach a few dozen; each costs c + c (c + 1) / 2 parameters a
+# component, and a component's covariance needs many more pixels than that.
+MAX_CHANNELS = 32
+
+# The label of the pixels outside a mask: the 8-bit labels' last value, which
+# the components leave free (at most 255 of them with a mask).
+MASK_LABEL = 255
 
 
 class ParameterError(utils.InputError):
@@ -136,59 +148,84 @@ def check_bool(value, name):
     return bool(value)
 
 
-def check_image(image, name="image"):
-    """An image as the lab's functions take it: from a path, a PIL image or an array.
+def check_float_values(image, name="image"):
+    """Refuse floats the Z-score cannot take: NaN, infinities, magnitudes beyond its range."""
+    if not np.isfinite(image).all():
+        raise ParameterError(name, f"{name} holds NaN or infinite values")
+    top = float(np.abs(image).max())
+    if top > MAX_FLOAT_VALUE or 0 < top < 1 / MAX_FLOAT_VALUE:
+        raise ParameterError(name, f"{name} holds values up to {top:.3g}, beyond "
+                                   f"{MAX_FLOAT_VALUE:g} or below {1 / MAX_FLOAT_VALUE:g}: "
+                                   f"rescale it (the Z-score would overflow or underflow)")
+
+
+def check_channel_axis(channel_axis, ndim, pillow=False):
+    """``channel_axis`` checked against an array of ``ndim`` axes: "auto", None or an int.
+
+    Returns the axis as a non-negative int, None, or "auto". A Pillow image's
+    channels are its last axis: it takes "auto" or that axis alone.
+    """
+    if channel_axis is None or (isinstance(channel_axis, str) and channel_axis == "auto"):
+        if pillow and channel_axis is None:
+            raise ParameterError("channel_axis", "channel_axis None: a PNG, JPEG or other "
+                                                 "photo's channels are its last axis; give "
+                                                 "auto or -1")
+        return channel_axis
+    axis = check_int(channel_axis, "channel_axis", -ndim, ndim - 1)
+    axis %= ndim
+    if pillow and axis != ndim - 1:
+        raise ParameterError("channel_axis", f"channel_axis {channel_axis}: a PNG, JPEG or "
+                                             f"other photo's channels are its last axis")
+    return axis
+
+
+def image_axes(array, channel_axis="auto", name="image", auto="shape"):
+    """The one place that decides an array's axes: spatial axes first, channels last.
 
     Parameters
     ----------
-    image : str, path-like, PIL.Image.Image or ndarray
-        A file any of ``utils.load_image``'s formats; a PIL image (converted
-        as ``utils.load_image`` converts a file's); or an array of shape
-        (h, w) (grey), (h, w, 1), (h, w, 2) (grey and alpha), (h, w, 3) (RGB)
-        or (h, w, 4) (RGBA), of integers, booleans or finite floats of at most
-        ``MAX_FLOAT_VALUE``. Alpha is dropped, as ``utils.load_image`` drops it.
+    array : ndarray
+    channel_axis : int, None or "auto", default="auto"
+        The axis that holds the channels (moved last; every channel kept), or
+        None for none (one channel; every axis spatial). "auto" takes ``auto``
+        (a reader's decision), or by default decides from the shape: (h, w) a
+        grey image; (h, w, c) with c from 1 to 4 an image whose last axis is
+        grey, grey and alpha, RGB or RGBA (alpha dropped, as
+        ``utils.load_image`` drops it); any other 3-D array a grey volume
+        (z, y, x); a 4-D array a volume (z, y, x, c).
     name : str, default="image"
-        The parameter's name, for the messages.
+    auto : int, None or "shape", default="shape"
+        The channel axis "auto" stands for (a file's own, ``readers.read``).
 
     Returns
     -------
-    image : ndarray of shape (h, w, c), c in {1, 3}
+    image : ndarray of shape (h, w, c) or (z, y, x, c)
+        A view of ``array`` where it can be.
     """
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        return utils.load_image(image)
-    if _is_pil_image(image):
-        return utils.image_array(image)
-    if not isinstance(image, np.ndarray):
-        raise ParameterError(name, f"{name} must be a NumPy array, a PIL image or a file's "
-                                   f"path, not {type(image).__name__}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise ParameterError(name, f"{name} must have shape (h, w) or (h, w, c) with c from "
-                                   f"1 to 4, not {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ParameterError(name, f"{name} has no pixels (shape {image.shape})")
-    if image.dtype == np.bool_:
-        image = image.astype(np.uint8)
-    elif not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise ParameterError(name, f"{name} must hold numbers, not {image.dtype}")
-    elif np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all():
-            raise ParameterError(name, f"{name} holds NaN or infinite values")
-        top = float(np.abs(image).max())
-        if top > MAX_FLOAT_VALUE or 0 < top < 1 / MAX_FLOAT_VALUE:
-            raise ParameterError(name, f"{name} holds values up to {top:.3g}, beyond "
-                                       f"{MAX_FLOAT_VALUE:g} or below {1 / MAX_FLOAT_VALUE:g}: "
-                                       f"rescale it (the Z-score would overflow or "
-                                       f"underflow)")
-    # Grey + alpha keeps the grey channel, RGBA its three colours.
-    return image[:, :, :1] if image.shape[2] == 2 else image[:, :, :3]
-
-
-def _is_pil_image(image):
-    """Whether ``image`` is a PIL image, without importing PIL for other types."""
-    pil = sys.modules.get("PIL.Image")
-    return pil is not None and isinstance(image, pil.Image)
+    axis = check_channel_axis(channel_axis, max(array.ndim, 1))
+    drop_alpha = False
+    if isinstance(axis, str):  # "auto"
+        if not isinstance(auto, str):
+            axis = auto
+        elif array.ndim == 3 and array.shape[2] <= 4:
+            axis, drop_alpha = 2, True
+        else:
+            axis = 3 if array.ndim == 4 else None
+    image = array[..., None] if axis is None else np.moveaxis(array, axis, -1)
+    if image.ndim not in (3, 4):
+        raise ParameterError((name, "channel_axis"),
+                             f"{name} must be 2-D or 3-D with channel_axis {channel_axis!r}: "
+                             f"shape {array.shape} gives {image.ndim - 1} spatial axes")
+    if min(image.shape[:-1]) == 0 or image.shape[-1] == 0:
+        raise ParameterError(name, f"{name} has no pixels (shape {array.shape})")
+    c = image.shape[-1]
+    if c > MAX_CHANNELS:
+        raise ParameterError((name, "channel_axis"),
+                             f"{name} has {c} channels on axis {axis} (shape {array.shape}); "
+                             f"at most {MAX_CHANNELS}: is channel_axis right?")
+    if drop_alpha:  # grey and alpha keeps the grey channel, RGBA its three colours
+        image = image[..., :1] if c == 2 else image[..., :3]
+    return image
 
 
 def check_components(n_components, k_max=None):

@@ -16,15 +16,17 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import figures, outputs, scores, selection
+from gmmseg import figures, outputs, readers, scores, selection
 from gmmseg.model import MixtureModel, fit_segment, load_model
 from gmmseg.options import Options, make_options
-from gmmseg.params import ParameterError, check_choice, check_components, check_image, check_int
+from gmmseg.params import ParameterError, check_choice, check_components, check_int
+from gmmseg.readers import check_image, check_mask
 
 __all__ = ["segment", "segment_file"]
 
 
-def segment(image, n_components=4, *, options=None, progress=True, **kwargs):
+def segment(image, n_components=4, *, options=None, progress=True, mask=None,
+            channel_axis="auto", **kwargs):
     """Fit a Gaussian mixture to an image's pixels and label every pixel.
 
     ``fit`` and ``MixtureModel.segment`` of one image, in one pass: the fit's
@@ -35,8 +37,12 @@ def segment(image, n_components=4, *, options=None, progress=True, **kwargs):
     Parameters
     ----------
     image : ndarray, PIL image or str
-        An array of shape (h, w) (grey), (h, w, 1), (h, w, 2), (h, w, 3) or
-        (h, w, 4) (alpha is dropped), a PIL image, or the path of an image file.
+        An image or a volume: an array, 2-D or 3-D with channels or none
+        (``channel_axis``), of integers of any width or floats; a PIL image;
+        or the path of a file (``gmmseg.readers.read``: photos, 16-bit PNG,
+        TIFF stacks of any channels, NIfTI). By default (h, w) is grey,
+        (h, w, c) with c up to 4 an image (alpha dropped), any other 3-D
+        array a grey volume (z, y, x), and (z, y, x, c) a volume.
     n_components : int, default=4
         K, from 1 to 256 (the labels are 8-bit). An image with fewer distinct
         colours gets that many components, with a warning.
@@ -47,11 +53,18 @@ def segment(image, n_components=4, *, options=None, progress=True, **kwargs):
         keyword arguments of those names replace some.
     progress : bool, default=True
         Show EM's tqdm bar (on a terminal only).
+    mask : ndarray or str, optional
+        Which pixels (voxels) to fit and label, nonzero inside: an array or a
+        file of the image's spatial shape. The outside is labelled
+        ``params.MASK_LABEL`` (255).
+    channel_axis : int, None or "auto", default="auto"
+        The image's axis of channels (``params.image_axes``), None for a
+        grey image or volume without one.
 
     Returns
     -------
     segmentation : Segmentation
-        ``labels`` (h, w) uint8, ``model`` (the fitted ``MixtureModel``, whose
+        ``labels`` (h, w) or (z, y, x) uint8, ``model`` (the fitted ``MixtureModel``, whose
         ``gmm`` has ``mus``, ``covs``, ``priors``), ``means_rgb``, and
         ``regions``, ``fine``, ``merges`` when the options ask for them (None
         otherwise).
@@ -71,15 +84,16 @@ def segment(image, n_components=4, *, options=None, progress=True, **kwargs):
     """
     options = make_options(options, **kwargs)
     ncomp = check_int(n_components, "n_components", 1, sg.MAX_COMPONENTS)
-    image = check_image(image)
-    options.check_for(image.shape)
-    return fit_segment(image, ncomp, options, progress)
+    image = check_image(image, channel_axis=channel_axis)
+    mask = check_mask(mask, image, ncomp)
+    options.check_for(image.shape, mask is not None)
+    return fit_segment(image, ncomp, options, progress, mask=mask)
 
 
 def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None,
                  out="results", show=False, progress=True, k_max=selection.K_MAX,
                  criterion="gain", truth=None, overwrite=False, model=None, save_model=None,
-                 **kwargs):
+                 mask=None, channel_axis="auto", **kwargs):
     """Segment one image file for one or several K and write the results.
 
     For each K, the files of ``outputs.save_fit`` (labels, figure, JSON
@@ -125,6 +139,12 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
     save_model : str, optional
         Write the fitted model there (``MixtureModel.save``): of the one K, or
         of the K that "auto" keeps.
+    mask : str, optional
+        A file of the image's spatial shape, nonzero where to fit and label
+        (``segment``); the record's ``mask`` names it.
+    channel_axis : int, None or "auto", default="auto"
+        See ``gmmseg.readers.read``; what it decided for a TIFF or NIfTI is
+        the record's ``input``.
 
     Returns
     -------
@@ -135,7 +155,10 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
     """
     options = make_options(options, **kwargs)
     criterion = check_choice(criterion, "criterion", selection.CRITERIA)
-    image = utils.load_image(utils.file_path(image_path, "image_path"))
+    image, source = readers.read(utils.file_path(image_path, "image_path"),
+                                 channel_axis=channel_axis)
+    if mask is not None:
+        mask_path, mask = mask, check_mask(utils.file_path(mask, "mask"), image, 1)
     if model is not None:
         model, model_record = resolve_model(model)
         if save_model is not None:
@@ -143,12 +166,14 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
                                                           "with model nothing is fitted")
         labelling = model.check_options(options)
         options = model.label_options(labelling)
-        model.check_image(image, options)
+        model.check_image(image, options, mask is not None)
         model.check_components(n_components, k_max)
         ks = [model.n_components]
     else:
-        options.check_for(image.shape)
+        options.check_for(image.shape, mask is not None)
         ks = check_components(4 if n_components is None else n_components, k_max)
+    if mask is not None:
+        check_mask(mask, image, max(ks, default=1) if ks != "auto" else k_max)
         if save_model is not None and ks != "auto" and len(ks) > 1:
             raise ParameterError(("save_model", "n_components"),
                                  "save_model keeps one model: give one n_components, or auto")
@@ -157,6 +182,8 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
         ks = range(2, k_max + 1)
     truths = None
     if truth is not None:
+        if image.ndim == 4:
+            raise ParameterError("truth", "truth scores 2-D images, not volumes")
         truths = scores.load_truth(truth)
         scores.check_truth(truths, image.shape[:2], truth)
     outputs.prepare_out(out)
@@ -167,6 +194,12 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
             image_path, *(name for k in ks for name in outputs.OutputNames(out, stem, k).files),
             *([sweep + ".json", sweep + ".png"] if sweep else [])])
     provenance = {**options.record(), "source_sha256": outputs.fingerprint(image_path)}
+    if source.record() is not None:
+        provenance["input"] = source.record()
+    if mask is not None:
+        provenance["mask"] = {"path": os.fspath(mask_path),
+                              "sha256": outputs.fingerprint(mask_path),
+                              "n_inside": int(mask.sum())}
     if model is not None:
         provenance["model"] = model_record
     # Claimed from the collision check to the last file: another run into this out with
@@ -178,9 +211,9 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
         fits = []
         for k in ks:
             if model is None:
-                result = fit_segment(image, k, options, progress)
+                result = fit_segment(image, k, options, progress, mask=mask)
             else:
-                result = model.segment(image, **labelling)
+                result = model.segment(image, mask=mask, **labelling)
             record = {**sg.summary(result, image_path, k, options.random_state), **provenance}
             if result.regions is not None:
                 record["n_regions"] = int(result.regions.max()) + 1
@@ -209,8 +242,10 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
             kept.model.save(save_model)
         if sweep:
             if len(fits) > 1:
-                figures.visualize_sweep(image, [result.labels for result, _ in fits],
-                                        [np.asarray(record["means_rgb"]) for record in records],
+                figures.visualize_sweep(*figures.display_view(
+                                            image, [result.labels for result, _ in fits],
+                                            [np.asarray(record["means_rgb"])
+                                             for record in records]),
                                         records, marked_k=chosen["k"], criterion=criterion,
                                         title=f"{stem}: GMM for k = "
                                         f"{', '.join(str(record['k']) for record in records)}",

@@ -13,9 +13,10 @@ class Segmentation:
 
     Attributes
     ----------
-    labels : ndarray of shape (h, w), uint8
+    labels : ndarray of shape (h, w) or (z, y, x), uint8
         The component of each pixel (after ``smooth``, and after the small
-        regions were folded with ``min_region``).
+        regions were folded with ``min_region``); ``params.MASK_LABEL``
+        outside the mask.
     model : gmmseg.MixtureModel
         The mixture that labelled it; ``model.gmm`` holds ``mus``, ``covs``,
         ``priors`` in the model's Z-scored units.
@@ -42,6 +43,8 @@ class Segmentation:
         (``gmmseg.cut_hierarchy(fine, merges, ...)`` takes any other cut).
     seconds : float
         Wall time of the fit (if any) and the labelling.
+    mask : ndarray of bool, of the labels' shape, or None
+        The voxels fitted and labelled, when a mask was given.
 
     Fields read as keys too, as the dicts of earlier versions were read:
     ``result["labels"]``; ``result["gmm"]``, ``result["mean"]`` and
@@ -59,6 +62,7 @@ class Segmentation:
     fine: np.ndarray | None = None
     merges: np.ndarray | None = None
     seconds: float = 0.0
+    mask: np.ndarray | None = None
 
     @property
     def fitted(self):

@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, SCRIPT
 
 HEAVY = ("scipy", "sklearn", "skimage", "matplotlib", "imageio_ffmpeg")
-MAX_LINES = 620  # "about 500": the lab file, with its docstrings, is the longest
+MAX_LINES = 630  # "about 500": the lab file, with its docstrings, is the longest
 
 
 def project_modules():

@@ -112,8 +112,8 @@ def test_segment_refuses_each_bad_parameter_by_name(two_colours, case):
     assert name in getattr(caught.value, "parameters", ())
 
 
-@pytest.mark.parametrize("image", [np.zeros((0, 4, 3), np.uint8), np.zeros((4, 4, 5), np.uint8),
-                                   np.zeros((2, 3, 4, 3), np.uint8),
+@pytest.mark.parametrize("image", [np.zeros((0, 4, 3), np.uint8), np.zeros(5, np.uint8),
+                                   np.zeros((2, 3, 4, 3, 2), np.uint8),
                                    np.array([[1.0, np.nan]]), np.array([["a", "b"]])])
 def test_segment_refuses_arrays_that_are_no_image(image):
     with pytest.raises(ValueError, match="image"):

@@ -1,0 +1,230 @@
+"""Data as scientists have it: full bit depth, many channels, 3-D volumes, masks (issue 20).
+
+Every case is synthetic with known classes, scored by scikit-learn's
+adjusted Rand index against the truth; files are written with the libraries
+that define their formats (tifffile, nibabel, imagecodecs).
+"""
+
+import json
+
+import nibabel
+import numpy as np
+import pytest
+import tifffile
+from sklearn.metrics import adjusted_rand_score
+
+import gmmseg
+import segmentation_GMM as sg
+from gmmseg import cli as command_line
+from gmmseg import readers
+from gmmseg.params import MASK_LABEL
+
+
+def ari(truth, labels):
+    return adjusted_rand_score(np.ravel(truth), np.ravel(labels))
+
+
+@pytest.fixture
+def blocks():
+    """A (12, 30, 36) volume of three classes in 16 bits, above 255, with its truth."""
+    truth = np.zeros((12, 30, 36), int)
+    truth[:, 15:] = 1
+    truth[6:, :, 18:] = 2
+    rng = np.random.default_rng(0)
+    volume = np.array([1000, 5000, 9000])[truth] + rng.normal(0, 500, truth.shape)
+    return np.clip(volume, 0, 65535).astype(np.uint16), truth
+
+
+def test_a_volume_is_segmented_in_3d(blocks):
+    volume, truth = blocks
+    result = gmmseg.segment(volume, 3, progress=False)
+    assert result.labels.shape == volume.shape
+    assert ari(truth, result.labels) > 0.99
+    # The full 16 bits: each class's mean is found in the volume's own units.
+    np.testing.assert_allclose(np.sort(result.means_rgb[:, 0]), [1000, 5000, 9000], rtol=0.02)
+
+
+def test_six_channels_are_fitted_together():
+    # Classes that no single channel separates: each differs in two of six.
+    rng = np.random.default_rng(1)
+    truth = np.repeat(np.arange(3), 400).reshape(30, 40)
+    centres = np.zeros((3, 6))
+    centres[1, :2] = 4
+    centres[2, 2:4] = 4
+    image = centres[truth] + rng.normal(0, 1, (30, 40, 6))
+    result = gmmseg.segment(image, 3, channel_axis=-1, progress=False)
+    assert result.model.gmm.mus.shape == (3, 6)
+    assert ari(truth, result.labels) > 0.95
+    # Without it, a last axis of more than 4 is a volume's (documented).
+    assert gmmseg.segment(image, 3, progress=False).labels.shape == image.shape
+
+
+def test_channel_axis_moves_the_channels_last(blocks):
+    volume, truth = blocks
+    channels_first = np.stack([volume, volume // 2])  # (2, z, y, x)
+    moved = gmmseg.segment(channels_first, 3, channel_axis=0, progress=False)
+    last = gmmseg.segment(np.moveaxis(channels_first, 0, -1), 3, progress=False)
+    np.testing.assert_array_equal(moved.labels, last.labels)
+    # None: no channel axis, so a (h, w, 3) array is a volume of 3 slices.
+    flat = gmmseg.segment(volume[:3].transpose(1, 2, 0), 3, channel_axis=None, progress=False)
+    assert flat.labels.shape == (30, 36, 3)
+
+
+def test_the_mask_is_honoured(blocks):
+    volume, truth = blocks
+    mask = np.ones(truth.shape, bool)
+    mask[:, :, :5] = False
+    wild = volume.copy()
+    wild[~mask] = 60000  # a fourth intensity outside: it must not get a component
+    result = gmmseg.segment(wild, 3, mask=mask, progress=False)
+    assert (result.labels[~mask] == MASK_LABEL).all()
+    assert result.labels[mask].max() < 3
+    assert ari(truth[mask], result.labels[mask]) > 0.99
+    # The fit saw the inside alone: the same model as a fit on those voxels.
+    inside = gmmseg.segment(volume[mask][:, None], 3, progress=False)
+    np.testing.assert_allclose(result.model.gmm.mus, inside.model.gmm.mus)
+    # Smoothing takes the mask too, and keeps the outside out.
+    smoothed = gmmseg.segment(wild, 3, mask=mask, smooth=1.0, progress=False)
+    assert (smoothed.labels[~mask] == MASK_LABEL).all()
+    assert ari(truth[mask], smoothed.labels[mask]) > 0.99
+
+
+def test_float_rows_sort_as_numpy_sorts_them():
+    # The 64-bit word path gives np.unique's colours, counts and inverse.
+    rng = np.random.default_rng(2)
+    pixels = rng.choice([-1.5, -0.0, 0.0, 2.25, 7.0], size=(500, 1))
+    colours, counts, inverse = sg._unique_rows(pixels)
+    expected, expected_counts = np.unique(pixels + 0.0, return_counts=True)
+    order = np.argsort(colours[:, 0])
+    np.testing.assert_array_equal(colours[order, 0], expected)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+    np.testing.assert_array_equal(colours[inverse], pixels + 0.0)
+    pairs = rng.choice([0.5, 1.5], size=(300, 2)).astype(np.float32)
+    colours, counts, inverse = sg._unique_rows(pairs)
+    assert sorted(map(tuple, colours.tolist())) == sorted(
+        map(tuple, np.unique(pairs, axis=0).tolist()))
+    np.testing.assert_array_equal(colours[inverse], pairs)
+
+
+# --------------------------------------------------------------------------
+# Files: TIFF, NIfTI, 16-bit PNG, through the command line
+# --------------------------------------------------------------------------
+
+def test_tiff_stack_and_nifti_volume_on_the_command_line(tmp_path, blocks, capsys):
+    volume, truth = blocks
+    tifffile.imwrite(tmp_path / "stack.tif", volume)  # multi-page grey: a z-stack
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    affine[:3, 3] = [-10, 5, 7]
+    nibabel.save(nibabel.Nifti1Image(volume.astype(np.int16), affine), tmp_path / "vol.nii.gz")
+    out = tmp_path / "out"
+    for name in ("stack.tif", "vol.nii.gz"):
+        assert command_line.main(["--image", str(tmp_path / name), "--k", "3",
+                                  "--out", str(out)]) == 0
+    stack = tifffile.imread(out / "stack_k3_labels.tif")
+    np.testing.assert_array_equal(stack, np.load(out / "stack_k3_labels.npy"))
+    assert ari(truth, stack) > 0.99
+    record = json.loads((out / "stack_k3.json").read_text())
+    assert record["input"]["axes"] in ("QYX", "ZYX", "IYX")
+    assert record["input"]["channel_axis"] is None
+    assert record["input"]["spatial_shape"] == list(volume.shape)
+    assert record["n_pixels"] == volume.size
+    written = nibabel.load(out / "vol_k3_labels.nii.gz")
+    np.testing.assert_allclose(written.affine, affine)
+    assert ari(truth, np.asarray(written.dataobj)) > 0.99
+    assert json.loads((out / "vol_k3.json").read_text())["input"]["affine"] == affine.tolist()
+    assert (out / "vol_k3_segmentation.png").stat().st_size > 0
+
+
+def test_sixteen_bit_colour_png_keeps_its_bits(tmp_path, capsys):
+    import imagecodecs
+
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.arange(2), 600).reshape(30, 40)
+    image = np.array([[1000, 3000, 9000], [30000, 2000, 1000]])[truth]
+    image = np.clip(image + rng.normal(0, 200, image.shape), 0, 65535).astype(np.uint16)
+    (tmp_path / "rgb16.png").write_bytes(imagecodecs.png_encode(image))
+    assert command_line.main(["--image", str(tmp_path / "rgb16.png"), "--k", "2",
+                              "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "rgb16_k2.json").read_text())
+    means = np.array(sorted(record["means_rgb"]))
+    np.testing.assert_allclose(means, [[1000, 3000, 9000], [30000, 2000, 1000]], rtol=0.03)
+
+
+def test_tiff_channels_and_a_mask_file(tmp_path, blocks, capsys):
+    volume, truth = blocks
+    two = np.stack([volume, 65535 - volume], axis=1)  # (z, c, y, x): ImageJ's order
+    tifffile.imwrite(tmp_path / "two.tif", two, imagej=True, metadata={"axes": "ZCYX"})
+    mask = np.ones(truth.shape, np.uint8)
+    mask[:4] = 0
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    assert command_line.main(["--image", str(tmp_path / "two.tif"), "--k", "3", "--mask",
+                              str(tmp_path / "mask.tif"), "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "two_k3.json").read_text())
+    assert record["input"]["channel_axis"] == 1 and len(record["means"][0]) == 2
+    assert record["n_pixels"] == int(mask.sum())
+    labels = np.load(tmp_path / "out" / "two_k3_labels.npy")
+    assert (labels[:4] == MASK_LABEL).all()
+    assert ari(truth[4:], labels[4:]) > 0.99
+
+
+# --------------------------------------------------------------------------
+# Bad input: one line, exit 2
+# --------------------------------------------------------------------------
+
+def _one_line_exit_2(argv, capsys, *words):
+    assert command_line.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+
+
+def test_bad_volume_inputs(tmp_path, blocks, capsys):
+    volume, _ = blocks
+    tifffile.imwrite(tmp_path / "stack.tif", volume)
+    tifffile.imwrite(tmp_path / "small.tif", volume[:, :10])
+    out = ["--out", str(tmp_path / "out")]
+    _one_line_exit_2(["--image", str(tmp_path / "stack.tif"), "--mask",
+                      str(tmp_path / "small.tif"), *out], capsys, "--mask", "shape")
+    _one_line_exit_2(["--image", str(tmp_path / "stack.tif"), "--channel-axis", "5", *out],
+                     capsys, "--channel-axis")
+    _one_line_exit_2(["--image", str(tmp_path / "stack.tif"), "--min-region", "10", *out],
+                     capsys, "--min-region", "volume")
+    with pytest.raises(ValueError, match="mask has shape"):
+        gmmseg.segment(volume, 3, mask=np.ones((2, 2), bool), progress=False)
+    with pytest.raises(ValueError, match="channel_axis"):
+        gmmseg.segment(volume, 3, channel_axis=-5, progress=False)
+
+
+def test_headers_claiming_a_billion_values_are_refused_before_reading(tmp_path, capsys):
+    # A 1x1 TIFF whose header is made to claim 40000 x 30000 pixels.
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((1, 1), np.uint8))
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages[0].tags
+        offsets = {name: tags[name].valueoffset for name in ("ImageWidth", "ImageLength")}
+        kind = {name: tags[name].dtype for name in offsets}
+    data = bytearray(path.read_bytes())
+    for name, size in (("ImageWidth", 40000), ("ImageLength", 30000)):
+        width = 2 if kind[name] == 3 else 4
+        data[offsets[name]:offsets[name] + width] = size.to_bytes(width, "little")
+    path.write_bytes(bytes(data))
+    # A NIfTI header alone, claiming 1000^3 voxels.
+    header = nibabel.Nifti1Header()
+    header.set_data_shape((1000, 1000, 1000))
+    header.set_data_dtype(np.uint8)
+    nifti = tmp_path / "bomb.nii"
+    nifti.write_bytes(header.binaryblock + b"\0" * 4)
+    for bomb in (path, nifti):
+        _one_line_exit_2(["--image", str(bomb), "--out", str(tmp_path / "out")], capsys,
+                         "too large")
+
+
+def test_nibabel_missing_is_one_line(tmp_path, blocks, capsys, monkeypatch):
+    volume, _ = blocks
+    nibabel.save(nibabel.Nifti1Image(volume, np.eye(4)), tmp_path / "vol.nii")
+    monkeypatch.setitem(__import__("sys").modules, "nibabel", None)
+    _one_line_exit_2(["--image", str(tmp_path / "vol.nii"), "--out", str(tmp_path / "out")],
+                     capsys, "nibabel", "requirements-volumes.txt")
+    with pytest.raises(ValueError, match="nibabel"):
+        readers.read(tmp_path / "vol.nii")
