@@ -1,6 +1,6 @@
 """Volumes and many channels: this project's mixture beside scikit-learn's, in one run.
 
-    python bench/bench_volumes.py               # 10 M grey floats, 10 M 12-bit, 2 M x 4 channels
+    python bench/bench_volumes.py             # 10 M grey floats, 10 M 12-bit, 4 channels 2 M values
     python bench/bench_volumes.py --voxels 2000000
 
 Each case is a synthetic volume of three classes with Gaussian noise (known
@@ -62,8 +62,8 @@ def run_one(method, kind, channels, voxels):
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step = max(1, truth.size // 2_000_000)
-    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "above_input_mb":
-                      (peak - before) / 1024, "values": n_values,
+    print(json.dumps({"voxels": truth.size, "seconds": seconds, "peak_mb": peak / 1024,
+                      "above_input_mb": (peak - before) / 1024, "values": n_values,
                       "ari": adjusted_rand_score(truth.ravel()[::step],
                                                  np.ravel(labels)[::step])}))
 
@@ -88,7 +88,7 @@ def main():
                                  check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             values = "" if row["values"] is None else f"{row['values']:,}"
-            print(f"| {name}, {voxels:,} voxels | {method} | {row['seconds']:.1f} | "
+            print(f"| {name}, {row['voxels']:,} voxels | {method} | {row['seconds']:.1f} | "
                   f"{row['peak_mb']:.0f} | {values} | {row['ari']:.3f} |", flush=True)
 
 

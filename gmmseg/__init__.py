@@ -10,7 +10,9 @@ The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 ``result``     ``Segmentation``, what ``segment`` returns
 ``params``     the checks and bounds of every parameter
 ``outputs``    output names, provenance, collision checks, a fit's files
+``readers``    TIFF stacks, NIfTI, 16-bit colour, the axes of any array, masks
 ``features``   CIELAB, pixel position, smoothing of responsibilities
+``mrf``        the Potts prior inside EM (mean-field)
 ``regions``    connected regions, folding small ones, merging similar ones
 ``hierarchy``  the regions merged pair by pair into one; cuts of it; its file
 ``scores``     PRI and VoI (bits) against human segmentations

@@ -152,6 +152,10 @@ def parse_args(argv=None):
                          help="append each pixel's Z-scored row and column times W (0 to 10) "
                               "to its features; fitted on a random sample of "
                               f"{features.SPATIAL_SAMPLE} pixels (default: 0, colour only)")
+    quality.add_argument("--mrf", type=_number(float, "mrf"), default=0.0, metavar="B",
+                         help="a Potts prior inside EM of weight B (0 to 10; mean-field, as "
+                              "FAST and Atropos): a pixel leans to its 4 (in 3-D 6) "
+                              "neighbours' components (default: 0, none)")
     quality.add_argument("--smooth", type=_number(float, "smooth"), default=0.0, metavar="S",
                          help="blur each component's responsibilities with a Gaussian of "
                               "S pixels (at most a quarter of the shorter side) before "
@@ -235,7 +239,7 @@ def parse_args(argv=None):
         from gmmseg.options import Options
 
         default = Options()
-        given = [FLAGS[name] for name in Options.names("features", "labelling")
+        given = [FLAGS[name] for name in (*Options.names("features", "labelling"), "mrf")
                  if getattr(args, _dest(name)) != getattr(default, name)]
         given += ["--truth"] if args.truth else []
         if given:
@@ -252,6 +256,7 @@ def _dest(name):
 # The command line's name of each parameter, for its messages.
 FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "random_state": "--seed", "color_space": "--color-space", "spatial": "--spatial",
+         "mrf": "--mrf",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
          "hierarchy": "--hierarchy", "n_regions": "--regions", "level": "--level",
          "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps",

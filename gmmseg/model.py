@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, params
+from gmmseg import features, mrf, params
 from gmmseg.hierarchy import label_regions
 from gmmseg.options import Options, make_options
 from gmmseg.params import (
@@ -196,15 +196,16 @@ class MixtureModel:
         return _features(self.options.color_space, self.top)
 
     def _label(self, image, colours_norm, counts, inverse, options, start, fitted=False,
-               gamma=None, mask=None):
+               gamma=None, mask=None, pixel_gamma=None):
         """Labels, regions and means of one image in the model's units.
 
         ``colours_norm`` are the image's Z-scored distinct colours, ``counts``
         their pixels and ``inverse`` each pixel's colour. ``fitted``: the image
         is the one the model was fitted on, whose EM history is the model's;
         ``gamma`` is then the fit's last E-step on these colours (without
-        ``spatial``), which need not run again. With a ``mask``, the colours
-        are those of the pixels inside, and the outside is ``MASK_LABEL``.
+        ``spatial``), which need not run again; with ``mrf``, ``pixel_gamma``
+        is its last E-step, each pixel's (n_pixels, K). With a ``mask``, the
+        colours are those of the pixels inside, and the outside is ``MASK_LABEL``.
         """
         shape = image.shape[:-1]
         h, w = shape[:2]  # with spatial, which takes 2-D images alone
@@ -227,14 +228,23 @@ class MixtureModel:
                 with threadpool_limits(limits=1, user_api="blas"):
                     gamma, log_likelihood = gmm.inference(colours_norm, counts)
                 history = [log_likelihood / inverse.size]
+                if options.mrf > 0:  # the prior's E-steps, the parameters as they are
+                    pixel_gamma = mrf.mean_field(gmm, colours_norm, counts, inverse, shape,
+                                                 options.mrf, options.max_iter, mask=mask,
+                                                 update=False, progress=False)[0]
+            if pixel_gamma is None:
+                pixel_labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse]
+            else:
+                pixel_labels = np.argmax(pixel_gamma, axis=1).astype(np.uint8)
             if smooth > 0:
                 labels = features.smoothed_argmax(
-                    lambda k: spread(gamma[inverse, k], mask, 0.0), gmm.ncomp, shape, smooth)
+                    lambda k: spread(gamma[inverse, k] if pixel_gamma is None
+                                     else pixel_gamma[:, k], mask, 0.0),
+                    gmm.ncomp, shape, smooth)
                 if mask is not None:
                     labels[~mask] = MASK_LABEL
             else:
-                labels = spread(np.argmax(gamma, axis=1).astype(np.uint8)[inverse], mask,
-                                MASK_LABEL).reshape(shape)
+                labels = spread(pixel_labels, mask, MASK_LABEL).reshape(shape)
         labels, regions, fine, merges = label_regions(image, labels, options)
         if options.color_space != "rgb" or spatial > 0 or regions is not None:
             # The components' means are in other units (or include the position):
@@ -352,15 +362,20 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     colours, counts, inverse = sg.distinct_colours(inside(image, mask))
     colours_norm, mean, std = sg.zscore_colours(colours, counts,
                                                 _features(options.color_space, top))
-    gamma = None
+    gamma = pixel_gamma = None
     if options.spatial > 0:
         gmm = features.fit_spatial(colours_norm, inverse, image.shape[:2], ncomp,
                                    options.spatial, options.max_iter, options.tol,
                                    options.random_state, progress)
         warm_up = []
     else:
-        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter,
+        # With the prior, the fit without it takes at most half the steps.
+        budget = options.max_iter if options.mrf == 0 else -(-options.max_iter // 2)
+        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, budget,
                                              options.tol, options.random_state, progress)
+        if options.mrf > 0:
+            pixel_gamma = mrf.refit(gmm, warm_up, colours_norm, counts, inverse,
+                                    image.shape[:-1], options, mask, progress)
     model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[-1],
                          dtype=image.dtype.name, top=top,
                          options=options, n_images=1,
@@ -369,7 +384,7 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     if not label:
         return model
     return model._label(image, colours_norm, counts, inverse, options, start, fitted=True,
-                        gamma=gamma, mask=mask)
+                        gamma=gamma, mask=mask, pixel_gamma=pixel_gamma)
 
 
 def _features(color_space, top):
@@ -380,9 +395,10 @@ def _features(color_space, top):
 
 def check_poolable(options):
     """Refuse options a pooled fit cannot take: position is each image's own."""
-    if options.spatial > 0:
-        raise ParameterError("spatial", "spatial needs one image to fit: a pooled model is "
-                                        "fitted on colours alone")
+    for name in ("spatial", "mrf"):
+        if getattr(options, name) > 0:
+            raise ParameterError(name, f"{name} needs one image to fit: a pooled model is "
+                                       f"fitted on colours alone")
 
 
 def _fit_pooled(images, ncomp, options, progress, channel_axis="auto"):

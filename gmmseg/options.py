@@ -15,6 +15,7 @@ from gmmseg.features import COLOR_SPACES
 from gmmseg.params import (
     MAX_ITER,
     MAX_SEED,
+    MRF_MAX,
     SPATIAL_MAX,
     ParameterError,
     check_bool,
@@ -56,6 +57,12 @@ class Options:
     spatial : float, default=0
         Weight of each pixel's Z-scored row and column appended to its features
         (0 .. ``params.SPATIAL_MAX``); 0 leaves them out.
+    mrf : float, default=0
+        Weight beta of a Potts prior inside EM (``gmmseg.mrf``, mean-field,
+        as FAST and Atropos): each pixel's log-prior of a component gains
+        beta times its 4 (6 in 3-D) neighbours' responsibilities for it
+        (0 .. ``params.MRF_MAX``). The fit without it takes at most half of
+        ``max_iter``, the prior's steps the rest. Not with ``spatial``.
     smooth : float, default=0
         Sigma in pixels of the Gaussian that blurs each component's
         responsibilities before the argmax (``features.smoothed_argmax``); at
@@ -103,6 +110,7 @@ class Options:
     random_state: int = _option(0, "fit", record=None)
     color_space: str = _option("rgb", "features")
     spatial: float = _option(0.0, "features")
+    mrf: float = _option(0.0, "fit")
     smooth: float = _option(0.0, "labelling")
     min_region: int = _option(0, "labelling")
     merge: float = _option(0.0, "labelling")
@@ -132,6 +140,7 @@ class Options:
             "random_state": check_int(self.random_state, "random_state", 0, MAX_SEED),
             "color_space": check_choice(self.color_space, "color_space", COLOR_SPACES),
             "spatial": check_float(self.spatial, "spatial", 0.0, SPATIAL_MAX),
+            "mrf": check_float(self.mrf, "mrf", 0.0, MRF_MAX),
             "smooth": check_float(self.smooth, "smooth", 0.0),
             "min_region": check_int(self.min_region, "min_region", 0),
             "merge": check_float(self.merge, "merge", 0.0),
@@ -139,6 +148,9 @@ class Options:
         }
         checked["n_regions"], checked["level"] = check_cut(self.n_regions, self.level, None)
         checked["hierarchy"] |= self.n_regions is not None or self.level is not None
+        if checked["spatial"] > 0 and checked["mrf"] > 0:
+            raise ParameterError(("spatial", "mrf"), "spatial and mrf both weigh a pixel's "
+                                                     "place; give one")
         if checked["hierarchy"] and checked["merge"] > 0:
             raise ParameterError(("merge", "hierarchy"),
                                  "merge and hierarchy both merge regions; give one")

@@ -19,6 +19,7 @@ import utils
 __all__ = [
     "K_MAX_LIMIT",
     "MASK_LABEL",
+    "MRF_MAX",
     "MAX_CHANNELS",
     "MAX_FPS",
     "MAX_ITER",
@@ -75,6 +76,11 @@ MAX_FLOAT_VALUE = 1e150
 # microscopy reach a few dozen; each costs c + c (c + 1) / 2 parameters a
 # component, and a component's covariance needs many more pixels than that.
 MAX_CHANNELS = 32
+
+# The Potts prior's weight (gmmseg.mrf) adds up to 6 beta to a log-prior in
+# 3-D: at 10 a pixel's neighbours outweigh any colour evidence (a difference of
+# 60 nats), so a larger weight can only flatten the image to one label.
+MRF_MAX = 10.0
 
 # The label of the pixels outside a mask: the 8-bit labels' last value, which
 # the components leave free (at most 255 of them with a mask).

@@ -59,7 +59,7 @@ REFIT_ITERATIONS = 5
 PROGRESS_EVERY = 5.0
 
 # Options that only an image takes: a clip is labelled colour by colour.
-IMAGE_OPTIONS = Options.names("features", "labelling")
+IMAGE_OPTIONS = (*Options.names("features", "labelling"), "mrf")
 
 
 class ColourMemo:

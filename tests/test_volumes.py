@@ -228,3 +228,58 @@ def test_nibabel_missing_is_one_line(tmp_path, blocks, capsys, monkeypatch):
                      capsys, "nibabel", "requirements-volumes.txt")
     with pytest.raises(ValueError, match="nibabel"):
         readers.read(tmp_path / "vol.nii")
+
+
+# --------------------------------------------------------------------------
+# The spatial prior inside EM (mrf)
+# --------------------------------------------------------------------------
+
+def _noisy_blocks(shape, seed):
+    """Three classes in blocks, grey levels 0, 1, 2 under noise of sigma 0.6."""
+    truth = np.zeros(shape, int)
+    truth[..., shape[-1] // 2:] = 1
+    truth[shape[0] // 2:, ..., shape[-1] // 4: 3 * shape[-1] // 4] = 2
+    rng = np.random.default_rng(seed)
+    return np.array([0.0, 1.0, 2.0])[truth] + rng.normal(0, 0.6, shape), truth
+
+
+@pytest.mark.parametrize("shape, beta", [((60, 80), 2.0), ((20, 40, 40), 1.0)])
+def test_the_potts_prior_holds_noisy_classes_together(shape, beta):
+    image, truth = _noisy_blocks(shape, 0)
+    plain = ari(truth, gmmseg.segment(image, 3, progress=False).labels)
+    result = gmmseg.segment(image, 3, mrf=beta, progress=False)
+    # The mixture alone scatters the classes (as scikit-learn's does: about 0.35 here).
+    assert plain < 0.5
+    assert ari(truth, result.labels) > 0.9
+    # max_iter bounds the whole fit, the warm-up's, the exact and the prior's steps.
+    short = gmmseg.segment(image, 3, mrf=beta, max_iter=12, progress=False)
+    steps = max(len(short.warm_up_history) - 1, 0) + len(short.log_likelihood_history) - 1
+    assert steps <= 12
+    # A model with the prior labels another image with it, its parameters fixed.
+    other, other_truth = _noisy_blocks(shape, 1)
+    assert ari(other_truth, result.model.segment(other).labels) > 0.9
+
+
+def test_neighbour_sum_is_the_face_neighbours():
+    from scipy import ndimage
+
+    from gmmseg.mrf import neighbour_sum
+
+    values = np.random.default_rng(4).random((5, 6, 7))
+    kernel = ndimage.generate_binary_structure(3, 1).astype(float)
+    kernel[1, 1, 1] = 0
+    np.testing.assert_allclose(neighbour_sum(values),
+                               ndimage.correlate(values, kernel, mode="constant"))
+
+
+def test_the_prior_inside_a_mask_and_its_refusals(blocks):
+    volume, truth = blocks
+    mask = np.ones(truth.shape, bool)
+    mask[:2] = False
+    result = gmmseg.segment(volume, 3, mask=mask, mrf=0.5, progress=False)
+    assert (result.labels[~mask] == MASK_LABEL).all()
+    assert ari(truth[mask], result.labels[mask]) > 0.99
+    with pytest.raises(ValueError, match="^spatial and mrf"):
+        gmmseg.segment(volume[0], 3, mrf=1.0, spatial=1.0, progress=False)
+    with pytest.raises(ValueError, match="^mrf needs one image"):
+        gmmseg.fit([volume[0], volume[1]], 3, mrf=1.0, progress=False)
