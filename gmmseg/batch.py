@@ -48,10 +48,11 @@ def is_batch(patterns):
 def _image_files(folder):
     from PIL import Image
 
-    extensions = Image.registered_extensions()
+    extensions = {*Image.registered_extensions(), *readers.TIFF_EXTENSIONS}
     return [os.path.join(folder, name) for name in sorted(os.listdir(folder), key=natural_key)
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
-            and os.path.isfile(os.path.join(folder, name))]
+            if not name.startswith(".") and os.path.isfile(os.path.join(folder, name))
+            and (os.path.splitext(name)[1].lower() in extensions
+                 or name.lower().endswith(readers.NIFTI_EXTENSIONS))]
 
 
 def expand_inputs(patterns, *, folder_inputs=_image_files, match=os.path.isfile,

@@ -431,4 +431,10 @@ def save_fit(image, segmentation, record, names, stem, show=False):
                         path=names.figure, show=show, regions=regions,
                         warm_up_history=record["warm_up_log_likelihood_history"])
         labels_written.result()
+    # Another input's label files of this name (replaced with overwrite) would
+    # sit beside this fit's, and not match it.
+    kept = set(label_files(names, record.get("input")))
+    for stale in (names.labels, names.labels_file("npy"), names.labels_nifti, names.labels_tiff):
+        if stale not in kept and os.path.exists(stale):
+            os.remove(stale)
     utils.write_json(names.record, record)

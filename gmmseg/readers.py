@@ -103,7 +103,7 @@ def check_size(path, shape):
                                f"{max_values():,})")
 
 
-def read(path, *, channel_axis="auto"):
+def read(path, *, channel_axis="auto", name="image"):
     """Read an image or volume file at full depth.
 
     Parameters
@@ -112,7 +112,11 @@ def read(path, *, channel_axis="auto"):
     channel_axis : int, None or "auto", default="auto"
         The axis of the file's data (as ``Source.shape`` gives it) holding the
         channels, None for none, or "auto" for the format's own (see the
-        module's table). A photo's channels are its last axis.
+        module's table). A photo's channels are its last axis. A NIfTI's
+        axes of size 1 past the third are dropped first; its channels are
+        never one of its first three axes, which its affine maps.
+    name : str, default="image"
+        The parameter the data is, for the messages (``mask``).
 
     Returns
     -------
@@ -130,14 +134,19 @@ def read(path, *, channel_axis="auto"):
     if not lower.endswith(TIFF_EXTENSIONS + NIFTI_EXTENSIONS):
         image = utils.load_image(path)
         if not (isinstance(channel_axis, str) and channel_axis == "auto"):
-            image = image_axes(image, channel_axis, "image")
+            image = image_axes(image, channel_axis, name)
         return image, Source("image", image.shape, "yxc", 2, spatial_shape=image.shape[:-1])
     utils.check_file(path)
     reader = _read_tiff if lower.endswith(TIFF_EXTENSIONS) else _read_nifti
     array, source, auto = reader(path)
-    image = image_axes(array, channel_axis, "image", auto=auto)
+    if (source.format == "nifti" and isinstance(channel_axis, int)
+            and channel_axis % array.ndim < 3):
+        raise ParameterError("channel_axis", f"channel_axis {channel_axis}: a NIfTI's first "
+                                             f"three axes are the ones its affine maps; its "
+                                             f"channels can only be the 4th")
+    image = image_axes(array, channel_axis, name, auto=auto)
     if np.issubdtype(image.dtype, np.floating):
-        check_float_values(image, "image")
+        check_float_values(image, name)
     elif image.dtype == np.bool_:
         image = image.astype(np.uint8)
     axis = auto if isinstance(channel_axis, str) else (
@@ -148,8 +157,15 @@ def read(path, *, channel_axis="auto"):
 
 def _read_tiff(path):
     """A TIFF's first series with its channel axis: (array, source, auto axis)."""
+    import logging
+
     import tifffile
 
+    # tifffile logs what it finds wrong, and then raises or reads what it can:
+    # the run's one line says it.
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -159,7 +175,9 @@ def _read_tiff(path):
     except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
         if isinstance(exc, utils.InputError):
             raise
-        raise utils.InputError(f"{path}: not a readable TIFF ({exc})") from None
+        raise utils.InputError(f"{path}: not a readable TIFF ({_first_line(exc)})") from None
+    finally:
+        logger.setLevel(level)
     keep = [i for i, (axis, size) in enumerate(zip(axes, shape, strict=True))
             if size > 1 or axis in "YX"]
     array = array.reshape([shape[i] for i in keep])
@@ -183,7 +201,7 @@ def _read_nifti(path):
     except (nibabel.filebasedimages.ImageFileError, OSError, ValueError, EOFError) as exc:
         if isinstance(exc, utils.InputError):
             raise
-        raise utils.InputError(f"{path}: not a readable NIfTI ({exc})") from None
+        raise utils.InputError(f"{path}: not a readable NIfTI ({_first_line(exc)})") from None
     array = array.reshape(*shape[:3], *(size for size in shape[3:] if size > 1))
     if array.ndim > 4:
         raise utils.InputError(f"{path}: a NIfTI of shape {shape}: at most 3 spatial axes "
@@ -191,6 +209,11 @@ def _read_nifti(path):
     channel = 3 if array.ndim == 4 else None
     return array, Source("nifti", tuple(shape), "ijkc"[:len(shape)], channel,
                          np.asarray(img.affine, float)), channel
+
+
+def _first_line(exc):
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def read_mask(mask, shape, name="mask"):
@@ -210,7 +233,7 @@ def read_mask(mask, shape, name="mask"):
     mask : ndarray of bool, of shape ``shape``
     """
     if isinstance(mask, (str, bytes)) or hasattr(mask, "__fspath__"):
-        array = read(mask, channel_axis="auto")[0]
+        array = read(mask, channel_axis="auto", name=name)[0]
     elif isinstance(mask, np.ndarray):
         array = mask
     else:

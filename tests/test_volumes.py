@@ -283,3 +283,50 @@ def test_the_prior_inside_a_mask_and_its_refusals(blocks):
         gmmseg.segment(volume[0], 3, mrf=1.0, spatial=1.0, progress=False)
     with pytest.raises(ValueError, match="^mrf needs one image"):
         gmmseg.fit([volume[0], volume[1]], 3, mrf=1.0, progress=False)
+
+
+# --------------------------------------------------------------------------
+# Found trying it as a new user would
+# --------------------------------------------------------------------------
+
+def test_a_folder_batch_takes_nifti_and_overwrite_leaves_no_stale_labels(tmp_path, blocks,
+                                                                         capsys):
+    volume, _ = blocks
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", volume)
+    nibabel.save(nibabel.Nifti1Image(volume, np.eye(4)), folder / "b.nii.gz")
+    out = tmp_path / "out"
+    assert command_line.main(["--image", str(folder), "--k", "3", "--jobs", "1",
+                              "--out", str(out)]) == 0
+    assert {"a_k3.json", "b_k3.json", "b_k3_labels.nii.gz"} <= {p.name for p in out.iterdir()}
+    # b.tif of other content replaces b.nii.gz's results: its NIfTI labels go with them.
+    tifffile.imwrite(tmp_path / "b.tif", volume[::-1])
+    assert command_line.main(["--image", str(tmp_path / "b.tif"), "--k", "3", "--overwrite",
+                              "--out", str(out)]) == 0
+    assert not (out / "b_k3_labels.nii.gz").exists()
+    np.testing.assert_array_equal(tifffile.imread(out / "b_k3_labels.tif"),
+                                  np.load(out / "b_k3_labels.npy"))
+
+
+def test_damaged_files_and_bad_masks_are_one_line_naming_the_right_flag(tmp_path, blocks,
+                                                                        capsys):
+    volume, _ = blocks
+    tifffile.imwrite(tmp_path / "stack.tif", volume)
+    whole = (tmp_path / "stack.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[:len(whole) // 2])
+    nibabel.save(nibabel.Nifti1Image(volume, np.eye(4)), tmp_path / "vol.nii")
+    whole = (tmp_path / "vol.nii").read_bytes()
+    (tmp_path / "cut.nii").write_bytes(whole[:len(whole) // 2])
+    nan = np.ones(volume.shape, np.float32)
+    nan[0, 0, 0] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", nan)
+    out = ["--out", str(tmp_path / "out")]
+    for name in ("cut.tif", "cut.nii"):
+        _one_line_exit_2(["--image", str(tmp_path / name), *out], capsys, name)
+    _one_line_exit_2(["--image", str(tmp_path / "stack.tif"), "--mask", str(tmp_path / "nan.tif"),
+                      *out], capsys, "--mask holds NaN")
+    nibabel.save(nibabel.Nifti1Image(np.stack([volume, volume], -1), np.eye(4)),
+                 tmp_path / "two.nii.gz")
+    _one_line_exit_2(["--image", str(tmp_path / "two.nii.gz"), "--channel-axis", "0", *out],
+                     capsys, "--channel-axis", "affine")
