@@ -232,10 +232,6 @@ class MixtureModel:
                     pixel_gamma = mrf.mean_field(gmm, colours_norm, counts, inverse, shape,
                                                  options.mrf, options.max_iter, mask=mask,
                                                  update=False, progress=False)[0]
-            if pixel_gamma is None:
-                pixel_labels = np.argmax(gamma, axis=1).astype(np.uint8)[inverse]
-            else:
-                pixel_labels = np.argmax(pixel_gamma, axis=1).astype(np.uint8)
             if smooth > 0:
                 labels = features.smoothed_argmax(
                     lambda k: spread(gamma[inverse, k] if pixel_gamma is None
@@ -244,6 +240,9 @@ class MixtureModel:
                 if mask is not None:
                     labels[~mask] = MASK_LABEL
             else:
+                pixel_labels = (np.argmax(gamma, axis=1).astype(np.uint8)[inverse]
+                                if pixel_gamma is None
+                                else np.argmax(pixel_gamma, axis=1).astype(np.uint8))
                 labels = spread(pixel_labels, mask, MASK_LABEL).reshape(shape)
         labels, regions, fine, merges = label_regions(image, labels, options)
         if options.color_space != "rgb" or spatial > 0 or regions is not None:
@@ -358,8 +357,9 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     segmentation : Segmentation, if ``label``
     """
     start = time.perf_counter()
-    top = utils.max_value(inside(image, mask))
-    colours, counts, inverse = sg.distinct_colours(inside(image, mask))
+    pixels = inside(image, mask)  # a copy with a mask: taken once
+    top = utils.max_value(pixels)
+    colours, counts, inverse = sg.distinct_colours(pixels)
     colours_norm, mean, std = sg.zscore_colours(colours, counts,
                                                 _features(options.color_space, top))
     gamma = pixel_gamma = None

@@ -157,8 +157,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
     criterion = check_choice(criterion, "criterion", selection.CRITERIA)
     image, source = readers.read(utils.file_path(image_path, "image_path"),
                                  channel_axis=channel_axis)
-    if mask is not None:
-        mask_path, mask = mask, check_mask(utils.file_path(mask, "mask"), image, 1)
+    mask_path = mask
     if model is not None:
         model, model_record = resolve_model(model)
         if save_model is not None:
@@ -173,7 +172,7 @@ def segment_file(image_path=sg.DEFAULT_IMAGE, n_components=None, *, options=None
         options.check_for(image.shape, mask is not None)
         ks = check_components(4 if n_components is None else n_components, k_max)
     if mask is not None:
-        check_mask(mask, image, max(ks, default=1) if ks != "auto" else k_max)
+        mask = check_mask(utils.file_path(mask, "mask"), image, k_max if ks == "auto" else max(ks))
         if save_model is not None and ks != "auto" and len(ks) > 1:
             raise ParameterError(("save_model", "n_components"),
                                  "save_model keeps one model: give one n_components, or auto")
