@@ -34,7 +34,7 @@ __all__ = ["SUMMARY_FIELDS", "expand_inputs", "is_batch", "natural_key", "proces
 
 SUMMARY_FIELDS = ["image", "k", "n_components", "log_likelihood", "bic", "aic", "iterations",
                   "warm_up_iterations", "converged", "seconds", "n_regions", "pri", "voi",
-                  "error"]
+                  "covering", "error"]
 
 # A truth file for an image is found by the image's stem and one of these.
 TRUTH_EXTENSIONS = (".npz", ".npy", ".mat", ".png", ".tif", ".tiff", ".bmp", ".gif")
@@ -133,7 +133,8 @@ def pair_truths(paths, folder):
 def _row(record, error=""):
     truth = record.get("truth", {})
     row = {name: record.get(name, "") for name in SUMMARY_FIELDS}
-    row.update(pri=truth.get("pri", ""), voi=truth.get("voi", ""), error=error)
+    row.update(pri=truth.get("pri", ""), voi=truth.get("voi", ""),
+               covering=truth.get("covering", ""), error=error)
     return row
 
 
@@ -520,17 +521,19 @@ def write_summary(path, rows, n_images, what="images"):
 
     The totals line gives how many of the images finished (fewer after an
     interruption), the rows, how many failed, the seconds spent fitting, and
-    the mean PRI and VoI over the scored rows.
+    the mean PRI, VoI and Covering over the scored rows.
     """
     failed = sum(1 for row in rows if row["error"])
     finished = len({row["image"] for row in rows})
     scored = [row for row in rows if row["pri"] != ""]
+    covered = [row["covering"] for row in scored if row["covering"] != ""]  # not in old records
     total = {name: "" for name in SUMMARY_FIELDS}
     total.update(image=f"total: {finished} of {n_images} {what}, {len(rows) - failed} rows, "
                        f"{failed} failed",
                  seconds=sum(float(row["seconds"] or 0) for row in rows),
                  pri=np.mean([row["pri"] for row in scored]) if scored else "",
-                 voi=np.mean([row["voi"] for row in scored]) if scored else "")
+                 voi=np.mean([row["voi"] for row in scored]) if scored else "",
+                 covering=np.mean(covered) if covered else "")
     text = io.StringIO()
     writer = csv.DictWriter(text, SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -364,7 +364,8 @@ def _report(records, args):
             scores = record["truth"]
             scored = f"{record['n_regions']} regions" if "n_regions" in record else "labels"
             print(f"k={record['k']}: {scored}: PRI {scores['pri']:.4f}, "
-                  f"VoI {scores['voi']:.4f} bits, ARI {scores['ari']:.4f} against "
+                  f"VoI {scores['voi']:.4f} bits, Covering {scores['covering']:.4f}, "
+                  f"ARI {scores['ari']:.4f} against "
                   f"{scores['humans']} human segmentation(s) in {scores['path']}")
         if "selection" in record:
             print(selection.selection_reason(record))
@@ -397,6 +398,9 @@ def _report_batch(rows, args):
     scored = [row for row in rows if row["pri"] != ""]
     scores = (f"; mean PRI {sum(r['pri'] for r in scored) / len(scored):.4f}, VoI "
               f"{sum(r['voi'] for r in scored) / len(scored):.4f} bits" if scored else "")
+    covered = [row["covering"] for row in scored if row["covering"] != ""]  # not in old records
+    if covered:
+        scores += f", Covering {sum(covered) / len(covered):.4f}"
     print(f"{images} {'clip' if args.video else 'image'}(s), {len(failed)} failed, "
           f"{len(rows)} row(s){scores} -> "
           f"{os.path.join(args.out, 'summary.csv')}")

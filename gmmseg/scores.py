@@ -9,6 +9,10 @@ For a segmentation S and the humans' segmentations G_1 .. G_m of one image:
   H(S) + H(G) - 2 I(S; G) **in bits** (log base 2, as the benchmark's
   ``match_segmentations2.m`` and ``skimage.metrics.variation_of_information``),
   lower is better;
+- the Segmentation Covering, the mean over the humans of the covering of the
+  human's regions by the segmentation's (``evaluation_reg_image.m``: each
+  human region's best intersection over union with a region of S, weighted by
+  its area), higher is better;
 - and the adjusted Rand index, the Rand index corrected for chance.
 """
 
@@ -22,6 +26,7 @@ from gmmseg.params import ParameterError
 __all__ = [
     "MAX_TRUTH_REGIONS",
     "check_truth",
+    "covering",
     "load_truth",
     "probabilistic_rand_index",
     "truth_scores",
@@ -177,8 +182,43 @@ def probabilistic_rand_index(labels, truths):
     return float(np.mean(rand))
 
 
+def covering(labels, truths):
+    """Segmentation Covering of the humans by a segmentation, averaged over the humans.
+
+    For one human G, C(S -> G) = 1/N sum over regions R of G of
+    |R| max over regions R' of S of |R n R'| / |R u R'|, as the benchmark's
+    ``match_segmentations.m`` and ``evaluation_reg_image.m`` compute it (its
+    ``cntR / sumR``, a region being a label, connected or not). The
+    benchmark pools the counts of all humans, and later of all images, which
+    weighs an image by its number of humans; here, as for PRI and VoI, the
+    mean over the humans, then (by the caller) over the images.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (h, w)
+    truths : ndarray of shape (n_humans, h, w)
+
+    Returns
+    -------
+    covering : float
+        In (0, 1]; 1 when every human region is a region of the segmentation.
+    """
+    segment = np.unique(np.ravel(labels), return_inverse=True)[1].ravel().astype(np.int64)
+    a = np.bincount(segment)
+    rows = len(a)
+    covered = []
+    for truth in truths:
+        human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
+        b = np.bincount(human)
+        table = np.bincount(human * rows + segment,
+                            minlength=len(b) * rows).reshape(len(b), rows)
+        overlap = table / (b[:, None] + a[None, :] - table)
+        covered.append(float(b @ overlap.max(axis=1)) / segment.size)
+    return float(np.mean(covered))
+
+
 def truth_scores(labels, truths):
-    """PRI, mean VoI and mean adjusted Rand index against human segmentations.
+    """PRI, mean VoI, Covering and mean adjusted Rand index against human segmentations.
 
     Parameters
     ----------
@@ -188,14 +228,15 @@ def truth_scores(labels, truths):
     Returns
     -------
     scores : dict
-        ``pri``, ``voi`` (bits) and ``ari``, each averaged over the humans,
-        and ``humans``.
+        ``pri``, ``voi`` (bits), ``covering`` and ``ari``, each averaged over
+        the humans, and ``humans``.
     """
     from sklearn.metrics import adjusted_rand_score
 
     return {"pri": probabilistic_rand_index(labels, truths),
             "voi": float(np.mean([variation_of_information(labels, truth)
                                   for truth in truths])),
+            "covering": covering(labels, truths),
             "ari": float(np.mean([adjusted_rand_score(truth.ravel(), labels.ravel())
                                   for truth in truths])),
             "humans": len(truths)}

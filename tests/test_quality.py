@@ -16,6 +16,7 @@ import utils
 from gmmseg import features
 from gmmseg.regions import connected_regions, merge_regions, region_borders
 from gmmseg.scores import (
+    covering,
     load_truth,
     probabilistic_rand_index,
     truth_scores,
@@ -195,6 +196,23 @@ def test_probabilistic_rand_index_closed_form():
     assert scores["voi"] == pytest.approx(voi_first / 2)
 
 
+def test_covering_closed_form():
+    s = np.array([[0, 0, 1], [0, 1, 1]])
+    # Human 1 (top row / bottom row): each of its 3-pixel regions overlaps its
+    # best region of s in 2 pixels of a union of 4, so (3 * 1/2 + 3 * 1/2) / 6;
+    # human 2 is s renamed, 1; human 3 (one region) meets each half of s in 3
+    # of 6 pixels, 1/2. Counted by hand, as evaluation_reg_image.m counts.
+    humans = np.array([[[0, 0, 0], [1, 1, 1]], [[7, 7, 3], [7, 3, 3]], np.zeros((2, 3), int)])
+    assert covering(s, humans[:1]) == pytest.approx(0.5)
+    assert covering(s, humans[1:2]) == pytest.approx(1.0)
+    assert covering(s, humans[2:]) == pytest.approx(0.5)
+    assert truth_scores(s, humans)["covering"] == pytest.approx(2 / 3)
+    # Not symmetric: the humans' regions are the ones covered. One region
+    # covering a human who drew two unequal regions scores their larger share.
+    assert covering(np.zeros((2, 3), int), np.array([[[0, 0, 0], [0, 0, 1]]])) == \
+        pytest.approx(5 / 6 * 5 / 6 + 1 / 6 * 1 / 6)
+
+
 # --------------------------------------------------------------------------
 # Truth files
 # --------------------------------------------------------------------------
@@ -250,6 +268,11 @@ def test_cli_truth_writes_scores(cli, tmp_path):
         return -np.sum(p * np.log2(p))
     assert scores["voi"] == pytest.approx((h(other) - h(truth)) / 2, rel=1e-9)
     assert scores["pri"] < 1.0
+    # the first human is covered exactly; the second's two pieces of the disc
+    # are each covered by the whole disc
+    assert scores["covering"] == pytest.approx(
+        (1 + covering(labels.reshape(truth.shape), other[None])) / 2)
+    assert 0.5 < scores["covering"] < 1.0
     assert record["color_space"] == "lab" and record["smooth"] == 1.0
 
 
