@@ -1,55 +1,40 @@
-"""Segment quality on BSDS500 (issue 4): PRI and VoI of the default and the best options.
+"""Segment quality on BSDS500 (issues 4, 11 and 22): PRI, VoI and Covering at ODS and OIS.
 
 One command, from the repository root::
 
-    python bench/bench_bsds.py                     # ~10 min on 2 cores
+    python bench/bench_bsds.py                     # the 100 validation images, ~15 min
     python bench/bench_bsds.py --json bsds.json    # also save every figure
+    python bench/bench_bsds.py --sweeps            # also the lab's k sweeps (much longer)
 
 What it does:
 
-1. Reads the 30 BSDS500 training images and their 5 to 8 human
-   segmentations from ``--data`` (default ``../shared/bsds-train``, beside the
-   repository; its README says where they come from). They are evaluation
-   material only: nothing is copied into the project.
-2. Segments each image with the batch mode (``gmmseg.batch.run_batch``, the
-   CLI's ``--image FOLDER --truth FOLDER``) for every setting of ``SETTINGS``
-   and every k of ``--k`` (default 2 .. 12), seed 0, the CLI's defaults
-   otherwise, in ``--jobs`` worker processes.
-   "best" is ``--color-space lab --spatial 0.5 --smooth 3 --min-region 1000
-   --merge 10``, chosen on these images (README); its scores are of the
-   merged regions.
-3. Scores each segmentation against the image's humans with the project's
-   ``probabilistic_rand_index`` and ``variation_of_information`` (mean over
-   the humans, bits), on the segmentation as given: the labels (one may
-   cover several disconnected regions, a legitimate segmentation for these
-   label-free measures), or the regions where a setting makes them.
-4. Builds the region hierarchy (``--hierarchy``) of every image for each
-   fine-region setting of ``HIERARCHY_SETTINGS``, reads the saved
-   ``_hierarchy.npz`` and cuts it at every height of ``LEVELS``; runs
-   scikit-image's ``felzenszwalb`` at every ``scale`` and ``min_size`` of
+1. Reads the BSDS500 images and their 5 to 9 human segmentations from
+   ``--data`` (default ``../shared/bsds500/val``, the 100 validation images,
+   beside the repository; its README says where they come from). Nothing of
+   it is copied into the project. The learned merge order was trained on the
+   200 training images (``bench/train_merges.py``), never on these; its
+   number of epochs and ``hierarchy.DEFAULT_LEVEL`` were chosen on these.
+2. Builds the region hierarchy of every image through the batch mode
+   (``--hierarchy``, the CLI's path), for each setting of ``HIERARCHIES``:
+   the learned order (the default) and the likelihood order of issue 11
+   (``--merge-order likelihood``), each on its fine regions, reads the saved
+   ``_hierarchy.npz`` and cuts it at every height of the setting's levels;
+   runs scikit-image's ``felzenszwalb`` at every ``scale`` and ``min_size`` of
    ``FH_SCALES`` and ``FH_MIN_SIZES``.
-5. Prints the comparison the BSDS500 benchmark reports, per method: PRI and
-   VoI (bits) at ODS (one parameter for the whole set; PRI and VoI each at its
-   own best, as ``collect_eval_reg.m`` does) and OIS (the best per image),
-   and the cross-validated ODS: 5 folds of 6 images, the parameter chosen on
-   the other 24 and scored on the 6, the mean over the 30 held-out scores.
-   Every parameter of a method is chosen together (k; the fine-region setting
-   and the level; scale and min_size), so the held-out figure is of a choice
-   never made on the images it scores.
-6. Prints a Markdown table of the mean PRI and VoI over the images for each
-   (setting, k); the best single k per setting for the whole set (the
-   "ODS"-like figure the literature reports; chosen by PRI); and the
-   ``--k auto`` rows: each image's k chosen from its own sweep by
-   ``choose_k`` with each criterion of ``--criteria`` and each gain threshold
-   of ``--gains`` (no human looked at). ``--from-json`` prints the tables of a
-   saved run again, without segmenting.
-
-The two steps of scoring are the benchmark's own: each segmentation's PRI
-and VoI are the means over the image's humans (``gmmseg.scores``), then the
-means over the images.
+3. Scores each segmentation as the benchmark does (``gmmseg.scores``): PRI,
+   VoI in bits and Segmentation Covering, each the mean over the image's
+   humans, then over the images; at ODS (one parameter for the whole set,
+   each measure at its own best, as ``collect_eval_reg.m`` does) and OIS
+   (the best per image); and the cross-validated ODS: 5 folds, the
+   parameter chosen on the other images and scored on the fold's.
+4. With ``--sweeps``, also the lab's segmentation and the "best" setting
+   for every k of ``--k`` (issue 4), with the ``--k auto`` rows: each
+   image's k chosen from its own sweep by ``choose_k`` with each criterion of
+   ``--criteria`` and gain threshold of ``--gains``. ``--from-json`` prints
+   the tables of a saved run again, without segmenting.
 
 Published BSDS500 figures (test set, ODS): Felzenszwalb-Huttenlocher PRI 0.79 /
-VoI 2.16, Mean Shift 0.79 / 1.85, gPb-owt-ucm 0.83 / 1.69.
+VoI 2.16, Mean Shift 0.79 / 1.85, gPb-owt-ucm 0.83 / 1.69 (Covering 0.59).
 """
 
 import argparse
@@ -68,6 +53,8 @@ sys.path.insert(0, ROOT)
 import utils  # after the path is set
 from gmmseg import batch, hierarchy, outputs, scores, selection
 
+MEASURES = ("pri", "voi", "covering")
+
 # Each setting is the keyword arguments of ``gmmseg.segment`` (and the CLI's flags).
 SETTINGS = {
     "default (rgb)": {},
@@ -76,18 +63,24 @@ SETTINGS = {
 }
 
 
-# The fine regions the hierarchy is built on: the GMM's labels in CIELAB, for
-# two k, smoothed or not, with EM stopped early or run to convergence;
-# cross-validation picks one with the level. (Measured once on these images:
-# 1 to 25 EM steps scored within 0.015 PRI of each other.)
-HIERARCHY_SETTINGS = {
-    f"k = {k}, smooth {smooth:g}, iters {iters}": {"k": k, "color_space": "lab",
-                                                   "smooth": smooth, "max_iter": iters}
-    for k, smooth, iters in ((8, 2.0, 10), (8, 0.0, 10), (12, 2.0, 10), (8, 2.0, 100))}
-
-# Heights the hierarchies are cut at: from a few hundred regions per image to
-# one or two.
-LEVELS = np.geomspace(0.01, 10.0, 31)
+# The hierarchies compared: each a method whose parameters (its fine-region
+# settings and the level) are searched together. The learned order's fine
+# regions are the README's hierarchy command (k = 12, bench/train_merges.py's
+# FINE); the likelihood order's those of issue 11, where it was chosen (k = 8),
+# and k = 12. Its heights are nats per pixel times Delta E; the learned
+# order's, probabilities.
+HIERARCHIES = {
+    "hierarchy, learned order": {
+        "settings": {"k = 12, smooth 2, iters 10": {"k": 12, "color_space": "lab",
+                                                    "smooth": 2.0, "max_iter": 10}},
+        "levels": np.linspace(0.02, 0.98, 49)},
+    "hierarchy, likelihood order": {
+        "settings": {f"k = {k}, smooth 2, iters 10": {"k": k, "color_space": "lab",
+                                                      "smooth": 2.0, "max_iter": 10,
+                                                      "merge_order": "likelihood"}
+                     for k in (8, 12)},
+        "levels": np.geomspace(0.01, 10.0, 31)},
+}
 
 # felzenszwalb's scale (larger: larger regions) and smallest region; sigma
 # stays at its default 0.8.
@@ -99,9 +92,11 @@ FOLDS = 5
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "bsds-train"),
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "bsds500", "val"),
                         help="folder with images/<id>.jpg and truth/<id>.npz "
-                             "(default: ../shared/bsds-train)")
+                             "(default: ../shared/bsds500/val)")
+    parser.add_argument("--sweeps", action="store_true",
+                        help="also the lab's k sweeps and the best setting (issue 4)")
     parser.add_argument("--k", nargs="+", type=int, default=list(range(2, 13)),
                         help="the K of every sweep, in increasing order: the auto row "
                              "chooses among them (default: 2 .. 12)")
@@ -158,6 +153,7 @@ def evaluate(data, ids, settings, ks, jobs=None):
                     sys.exit(f"error: {row['image']}: {row['error']}")
                 rows.append({"id": outputs.file_stem(row["image"]), "setting": setting,
                              "k": row["k"], "pri": row["pri"], "voi": row["voi"],
+                             "covering": row["covering"],
                              "seconds": row["seconds"],
                              "record": {name: row[name]
                                         for name in ("k", "log_likelihood", "bic", "aic")}})
@@ -169,31 +165,37 @@ def load_truths(data, ids):
 
 
 def score(segmentation, truths):
-    """PRI and VoI (bits) of one segmentation, each the mean over the humans."""
-    return (scores.probabilistic_rand_index(segmentation, truths),
-            float(np.mean([scores.variation_of_information(segmentation, truth)
-                           for truth in truths])))
+    """PRI, VoI (bits) and Covering of one segmentation, each the mean over the humans."""
+    found = scores.truth_scores(segmentation, truths)
+    return [found[name] for name in MEASURES]
 
 
-def evaluate_hierarchy(data, ids, truths, jobs=None):
-    """Score every cut at ``LEVELS`` of every image's hierarchy, per fine-region setting.
+def evaluate_hierarchy(data, ids, truths, method, jobs=None):
+    """Score every cut of every image's hierarchy, for each fine-region setting of a method.
 
     The hierarchies are built by the batch mode (``--hierarchy``) and read
     back from the ``_hierarchy.npz`` it writes, as a user would cut them.
 
+    Parameters
+    ----------
+    method : dict
+        One of ``HIERARCHIES``: its ``settings`` and ``levels``.
+
     Returns
     -------
-    results : ndarray of shape (n_images, n_settings * n_levels, 2)
-        PRI and VoI; the settings' columns one after the other.
+    results : ndarray of shape (n_images, n_settings * n_levels, 3)
+        PRI, VoI and Covering; the settings' columns one after the other.
     seconds : ndarray of shape (n_images, n_settings)
         Fit and whole hierarchy, per image (one core per worker).
     """
     paths = [os.path.join(data, "images", name + ".jpg") for name in ids]
-    results = np.zeros((len(ids), len(HIERARCHY_SETTINGS), len(LEVELS), 2))
-    seconds = np.zeros((len(ids), len(HIERARCHY_SETTINGS)))
+    settings, levels = method["settings"], method["levels"]
+    results = np.zeros((len(ids), len(settings), len(levels), 3))
+    seconds = np.zeros((len(ids), len(settings)))
     with tempfile.TemporaryDirectory() as out:
-        for column, (name, setting) in enumerate(HIERARCHY_SETTINGS.items()):
-            print(f"hierarchy, {name}:", file=sys.stderr)
+        for column, (name, setting) in enumerate(settings.items()):
+            print(f"hierarchy, {name}, {setting.get('merge_order', 'learned')} order:",
+                  file=sys.stderr)
             folder = os.path.join(out, str(column))
             options = {key: value for key, value in setting.items() if key != "k"}
             for row in batch.run_batch(paths, setting["k"], out=folder, jobs=jobs,
@@ -204,9 +206,9 @@ def evaluate_hierarchy(data, ids, truths, jobs=None):
                 seconds[image, column] = row["seconds"]
                 fine, merges = hierarchy.load_hierarchy(os.path.join(
                     folder, f"{ids[image]}_k{setting['k']}_hierarchy.npz"))
-                results[image, column] = [score(hierarchy.cut(fine, merges, level=level),
-                                                truths[ids[image]]) for level in LEVELS]
-    return results.reshape(len(ids), -1, 2), seconds
+                results[image, column] = scores.hierarchy_scores(fine, merges,
+                                                                 truths[ids[image]], levels)
+    return results.reshape(len(ids), -1, 3), seconds
 
 
 def evaluate_felzenszwalb(data, ids, truths):
@@ -214,14 +216,14 @@ def evaluate_felzenszwalb(data, ids, truths):
 
     Returns
     -------
-    results : ndarray of shape (n_images, n_min_sizes * n_scales, 2)
+    results : ndarray of shape (n_images, n_min_sizes * n_scales, 3)
     seconds : ndarray of shape (n_images,)
         Mean time of one call.
     """
     from skimage.segmentation import felzenszwalb
 
     grid = [(size, scale) for size in FH_MIN_SIZES for scale in FH_SCALES]
-    results = np.zeros((len(ids), len(grid), 2))
+    results = np.zeros((len(ids), len(grid), 3))
     seconds = np.zeros(len(ids))
     print("felzenszwalb:", file=sys.stderr)
     for image, name in enumerate(ids):
@@ -235,8 +237,9 @@ def evaluate_felzenszwalb(data, ids, truths):
 
 
 def by_k(rows, ids, setting, ks):
-    """A setting's per-k rows as an array of shape (n_images, n_k, 2): PRI, VoI."""
-    found = {(r["id"], r["k"]): (r["pri"], r["voi"]) for r in rows if r["setting"] == setting}
+    """A setting's per-k rows as an array of shape (n_images, n_k, 3): PRI, VoI, Covering."""
+    found = {(r["id"], r["k"]): [r[name] for name in MEASURES] for r in rows
+             if r["setting"] == setting}
     return np.array([[found[name, k] for k in ks] for name in ids])
 
 
@@ -250,47 +253,51 @@ def compare(results):
 
     Parameters
     ----------
-    results : ndarray of shape (n_images, n_parameters, 2)
-        PRI and VoI of every image at every parameter of the method.
+    results : ndarray of shape (n_images, n_parameters, 3)
+        PRI, VoI and Covering of every image at every parameter of the method.
 
     Returns
     -------
     figures : dict
-        ``ods_pri``, ``ods_voi`` (each at its own best parameter for the
-        whole set), ``ois_pri``, ``ois_voi`` (best per image), ``cv_pri``,
-        ``cv_voi`` (held-out), and ``chosen_pri``, ``chosen_voi``: the
-        parameter's index chosen in each fold.
+        For each measure m of ``MEASURES``: ``ods_m`` (at its own best
+        parameter for the whole set), ``ois_m`` (best per image), ``cv_m``
+        (held out), ``chosen_m`` (the parameter's index chosen in each fold)
+        and ``best_m`` (the ODS parameter's index).
     """
-    pri, voi = results[..., 0], results[..., 1]
     fold = folds(len(results))
-    held_pri, held_voi = np.zeros(len(results)), np.zeros(len(results))
-    chosen_pri, chosen_voi = [], []
-    for f in range(FOLDS):
-        train, test = fold != f, fold == f
-        best_pri = int(pri[train].mean(0).argmax())
-        best_voi = int(voi[train].mean(0).argmin())
-        held_pri[test], held_voi[test] = pri[test, best_pri], voi[test, best_voi]
-        chosen_pri.append(best_pri)
-        chosen_voi.append(best_voi)
-    return {"ods_pri": float(pri.mean(0).max()), "ods_voi": float(voi.mean(0).min()),
-            "ois_pri": float(pri.max(1).mean()), "ois_voi": float(voi.min(1).mean()),
-            "cv_pri": float(held_pri.mean()), "cv_voi": float(held_voi.mean()),
-            "chosen_pri": chosen_pri, "chosen_voi": chosen_voi}
+    figures = {}
+    for index, name in enumerate(MEASURES):
+        values = results[..., index] if name != "voi" else -results[..., index]
+        held, chosen = np.zeros(len(results)), []
+        for f in range(FOLDS):
+            train, test = fold != f, fold == f
+            best = int(values[train].mean(0).argmax())
+            held[test] = values[test, best]
+            chosen.append(best)
+        sign = -1.0 if name == "voi" else 1.0
+        figures.update({f"ods_{name}": sign * float(values.mean(0).max()),
+                        f"ois_{name}": sign * float(values.max(1).mean()),
+                        f"cv_{name}": sign * float(held.mean()), f"chosen_{name}": chosen,
+                        f"best_{name}": int(values.mean(0).argmax())})
+    return figures
 
 
 def comparison_markdown(methods, n_images):
-    """The side-by-side table, then what each fold chose."""
-    lines = [(f"{n_images} BSDS500 training images, {FOLDS} folds; PRI higher is better, VoI "
-             "(bits) lower is better."), "",
-             ("| method | parameters searched | ODS PRI | ODS VoI | **held-out PRI** | "
-             "**held-out VoI** | OIS PRI | OIS VoI | s/image |"),
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """The side-by-side table, then what each method chose for the whole set and per fold."""
+    lines = [(f"{n_images} BSDS500 images; PRI and Covering higher is better, VoI (bits) lower "
+              f"is better; held out: {FOLDS} folds, the parameters chosen on the other images."),
+             "", ("| method | parameters searched | ODS PRI | ODS VoI | ODS Covering | OIS PRI | "
+                  "OIS VoI | OIS Covering | held-out PRI | held-out VoI | held-out Covering | "
+                  "s/image |"),
+             "|---|---|" + "---:|" * 10]
     for name, (searched, figures, seconds, _) in methods.items():
-        lines.append(f"| {name} | {searched} | {figures['ods_pri']:.3f} | "
-                     f"{figures['ods_voi']:.2f} | **{figures['cv_pri']:.3f}** | "
-                     f"**{figures['cv_voi']:.2f}** | {figures['ois_pri']:.3f} | "
-                     f"{figures['ois_voi']:.2f} | {seconds:.2f} |")
-    lines += ["", "Chosen on the other 24 images, per fold (for PRI; for VoI):", "",
+        cells = [f"{figures[f'{kind}_{m}']:.{2 if m == 'voi' else 3}f}"
+                 for kind in ("ods", "ois", "cv") for m in MEASURES]
+        lines.append(f"| {name} | {searched} | " + " | ".join(cells) + f" | {seconds:.2f} |")
+    lines += ["", "Chosen for the whole set (ODS), by PRI; VoI; Covering:", ""]
+    for name, (_, figures, _, labels) in methods.items():
+        lines.append(f"- {name}: " + "; ".join(labels[figures[f'best_{m}']] for m in MEASURES))
+    lines += ["", "Chosen on the other images, per fold (for PRI; for VoI):", "",
               "| method | " + " | ".join(f"fold {f + 1}" for f in range(FOLDS)) + " |",
               "|---|" + "---|" * FOLDS]
     for name, (_, figures, _, labels) in methods.items():
@@ -361,26 +368,32 @@ def markdown(table, best, auto, settings, ks, n_images):
     return "\n".join(lines)
 
 
-def methods_table(rows, ids, ks, settings, tree, tree_seconds, fh, fh_seconds):
-    """Each method's searched parameters, figures (``compare``), s/image and parameter names."""
+def methods_table(rows, ids, ks, settings, trees, fh, fh_seconds):
+    """Each method's searched parameters, figures (``compare``), s/image and parameter names.
+
+    ``trees`` maps a name of ``HIERARCHIES`` to its (results, seconds); ``fh``
+    is felzenszwalb's results, or None.
+    """
     methods = {}
+    for name, (results, seconds) in trees.items():
+        method = HIERARCHIES[name]
+        labels = [f"{setting}, level {level:.3g}" for setting in method["settings"]
+                  for level in method["levels"]]
+        methods[name] = (f"{len(method['settings'])} fine setting(s) x "
+                         f"{len(method['levels'])} levels", compare(np.asarray(results)),
+                         float(np.mean(seconds)), labels)
+    if fh is not None:
+        labels = [f"min_size {size}, scale {scale}" for size in FH_MIN_SIZES
+                  for scale in FH_SCALES]
+        methods["felzenszwalb (scikit-image)"] = (
+            f"{len(FH_MIN_SIZES)} min_size x {len(FH_SCALES)} scale", compare(np.asarray(fh)),
+            float(np.mean(fh_seconds)), labels)
     names = {"default (rgb)": "lab default (RGB, one k)", "best": "best setting (--merge 10)"}
     for setting in settings:
         seconds = float(np.mean([r["seconds"] for r in rows if r["setting"] == setting]))
         methods[names.get(setting, setting)] = (
             f"k = {ks[0]} .. {ks[-1]}", compare(by_k(rows, ids, setting, ks)), seconds,
             [f"k = {k}" for k in ks])
-    if tree is not None:
-        labels = [f"{name}, level {level:.3g}" for name in HIERARCHY_SETTINGS for level in LEVELS]
-        methods["hierarchy (--hierarchy)"] = (
-            f"{len(HIERARCHY_SETTINGS)} fine settings x {len(LEVELS)} levels", compare(tree),
-            float(np.mean(tree_seconds)), labels)
-    if fh is not None:
-        labels = [f"min_size {size}, scale {scale}" for size in FH_MIN_SIZES
-                  for scale in FH_SCALES]
-        methods["felzenszwalb (scikit-image)"] = (
-            f"{len(FH_MIN_SIZES)} min_size x {len(FH_SCALES)} scale", compare(fh),
-            float(np.mean(fh_seconds)), labels)
     return methods
 
 
@@ -391,55 +404,61 @@ def main(argv=None):
         with open(args.from_json) as f:
             saved = json.load(f)
         settings = list(saved["settings"])
-        table, best, auto = summarise(saved["rows"], settings, saved["k"], rules)
-        if "hierarchy" in saved:
-            methods = methods_table(saved["rows"], saved["images"], saved["k"], settings,
-                                    np.array(saved["hierarchy"]),
-                                    np.array(saved["hierarchy_seconds"]),
-                                    np.array(saved["felzenszwalb"]),
-                                    np.array(saved["felzenszwalb_seconds"]))
-            print(comparison_markdown(methods, len(saved["images"])) + "\n")
-        print(markdown(table, best, auto, settings, saved["k"], len(saved["images"])))
+        methods = methods_table(saved["rows"], saved["images"], saved["k"], settings,
+                                saved["hierarchies"], saved["felzenszwalb"],
+                                saved["felzenszwalb_seconds"])
+        print(comparison_markdown(methods, len(saved["images"])) + "\n")
+        if settings:
+            table, best, auto = summarise(saved["rows"], settings, saved["k"], rules)
+            print(markdown(table, best, auto, settings, saved["k"], len(saved["images"])))
         return
     ids = image_ids(args.data)[: args.limit]
     start = time.perf_counter()
     truths = load_truths(args.data, ids)
-    # The new methods first, each reported as it finishes: the k sweeps take longest.
-    tree, tree_seconds = evaluate_hierarchy(args.data, ids, truths, args.jobs)
-    print(comparison_markdown(methods_table([], ids, args.k, [], tree, tree_seconds, None,
-                                            None), len(ids)), file=sys.stderr)
+    trees = {}
+    for name, method in HIERARCHIES.items():
+        trees[name] = evaluate_hierarchy(args.data, ids, truths, method, args.jobs)
+        print(comparison_markdown(methods_table([], ids, args.k, [], {name: trees[name]}, None,
+                                                None), len(ids)), file=sys.stderr)
     fh, fh_seconds = evaluate_felzenszwalb(args.data, ids, truths)
-    print(comparison_markdown(methods_table([], ids, args.k, [], None, None, fh, fh_seconds),
-                              len(ids)), file=sys.stderr)
-    rows = evaluate(args.data, ids, args.settings, args.k, args.jobs)
-    methods = methods_table(rows, ids, args.k, args.settings, tree, tree_seconds, fh,
-                            fh_seconds)
+    settings = args.settings if args.sweeps else []
+    rows = evaluate(args.data, ids, settings, args.k, args.jobs) if settings else []
+    methods = methods_table(rows, ids, args.k, settings, trees, fh, fh_seconds)
     print(comparison_markdown(methods, len(ids)) + "\n")
-    table, best, auto = summarise(rows, args.settings, args.k, rules)
-    print(markdown(table, best, auto, args.settings, args.k, len(ids)))
+    if settings:
+        table, best, auto = summarise(rows, settings, args.k, rules)
+        print(markdown(table, best, auto, settings, args.k, len(ids)))
     seconds = time.perf_counter() - start
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n{len(rows)} fits, {len(ids) * len(HIERARCHY_SETTINGS)} hierarchies and "
+    tree_seconds = np.concatenate([np.ravel(s) for _, s in trees.values()])
+    print(f"\n{len(rows)} fits, {len(tree_seconds)} hierarchies and "
           f"{len(ids) * len(FH_SCALES) * len(FH_MIN_SIZES)} felzenszwalb runs in "
           f"{seconds / 60:.1f} min on {platform.machine()} ({os.cpu_count()} CPUs, load "
-          f"average {load:.1f}); hierarchy: fit and whole hierarchy "
-          f"{np.mean(tree_seconds):.2f} s per image on average, {np.max(tree_seconds):.2f} s "
-          f"at most (one core per worker, --jobs {args.jobs or os.cpu_count()}).")
+          f"average {load:.1f}); " + "; ".join(
+              f"{name}: fit and whole hierarchy {np.mean(s):.2f} s per image on average, "
+              f"{np.max(s):.2f} s at most" for name, (_, s) in trees.items())
+          + f" (one core per worker, --jobs {args.jobs or os.cpu_count()}).")
     if args.json:
-        utils.write_json(args.json, {
-            "settings": {s: SETTINGS[s] for s in args.settings}, "k": args.k,
-            "images": ids, "rows": rows,
-            "mean": [{"setting": s, "k": k, "pri": table[s, k][0], "voi": table[s, k][1]}
-                     for s, k in table],
-            "best_k": best,
-            "auto": [{"setting": s, "rule": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
-                     for (s, c), v in auto.items()],
-            "hierarchy_settings": HIERARCHY_SETTINGS, "levels": LEVELS.tolist(),
-            "hierarchy": tree.tolist(), "hierarchy_seconds": tree_seconds.tolist(),
+        record = {
+            "settings": {s: SETTINGS[s] for s in settings}, "k": args.k, "images": ids,
+            "rows": rows,
+            "hierarchy_methods": {name: {"settings": method["settings"],
+                                         "levels": method["levels"].tolist()}
+                                  for name, method in HIERARCHIES.items()},
+            "hierarchies": {name: [results.tolist(), s.tolist()]
+                            for name, (results, s) in trees.items()},
             "felzenszwalb_grid": {"min_size": FH_MIN_SIZES, "scale": FH_SCALES},
             "felzenszwalb": fh.tolist(), "felzenszwalb_seconds": fh_seconds.tolist(),
             "comparison": {name: figures for name, (_, figures, _, _) in methods.items()},
-            "seconds": seconds})
+            "seconds": seconds}
+        if settings:
+            table, best, auto = summarise(rows, settings, args.k, rules)
+            record.update(
+                mean=[{"setting": s, "k": k, "pri": table[s, k][0], "voi": table[s, k][1]}
+                      for s, k in table], best_k=best,
+                auto=[{"setting": s, "rule": c, "pri": v[0], "voi": v[1], "mean_k": v[2]}
+                      for (s, c), v in auto.items()])
+        utils.write_json(args.json, record)
 
 
 if __name__ == "__main__":

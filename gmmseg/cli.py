@@ -17,7 +17,7 @@ import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, hierarchy, outputs, selection, video_io
+from gmmseg import features, hierarchy, merge_order, outputs, selection, video_io
 
 __all__ = ["FLAGS", "describe", "in_flags", "main", "parse_args"]
 
@@ -174,14 +174,20 @@ def parse_args(argv=None):
     levels.add_argument("--hierarchy", action="store_true",
                         help="merge the connected regions of the labels pair by pair, least "
                              "different first, into one; cut at the default height "
-                             f"({hierarchy.DEFAULT_LEVEL:g}) unless --regions or --level says "
+                             f"({hierarchy.DEFAULT_LEVEL:g} for the learned order) unless "
+                             "--regions or --level says "
                              "where; writes <stem>_k<K>_hierarchy.npz (every cut) and .png "
                              "(several cuts)")
     levels.add_argument("--regions", type=_number(int, "regions"), metavar="N",
                         help="cut the hierarchy into N regions (implies --hierarchy)")
     levels.add_argument("--level", type=_number(float, "level"), metavar="T",
                         help="cut the hierarchy at height T: every merge that costs at most T "
-                             "(implies --hierarchy)")
+                             "(with the learned order, T is the probability that a merge is "
+                             "wrong; implies --hierarchy)")
+    levels.add_argument("--merge-order", choices=merge_order.ORDERS, default="learned",
+                        help="the hierarchy's cost of a merge: learned from BSDS500's human "
+                             "segmentations (default), or likelihood, the mixture's "
+                             "log-likelihood lost times the border's contrast")
     volumes = parser.add_argument_group("volumes, channels and masks (see docs/volumes.md)")
     volumes.add_argument("--channel-axis", type=_channel_axis, default="auto", metavar="AXIS",
                          help="the input's axis of channels (counted as tifffile or nibabel "
@@ -259,6 +265,7 @@ FLAGS = {"n_components": "--k", "max_iter": "--iters", "tol": "--tol",
          "mrf": "--mrf",
          "smooth": "--smooth", "min_region": "--min-region", "merge": "--merge",
          "hierarchy": "--hierarchy", "n_regions": "--regions", "level": "--level",
+         "merge_order": "--merge-order",
          "k_max": "--k-max", "criterion": "--k-criterion", "fps": "--fps",
          "preset": "--preset", "labels": "--labels", "jobs": "--jobs", "dask": "--dask",
          "out": "--out",

@@ -31,12 +31,14 @@ import numpy as np
 
 import segmentation_GMM as sg
 import utils
+from gmmseg import merge_order
 from gmmseg.params import ParameterError, ParameterWarning, check_cut
-from gmmseg.regions import connected_regions, final_owners, merge_regions, region_borders
+from gmmseg.regions import connected_regions, final_owners, merge_regions
 
 __all__ = [
     "BASE_PIXELS",
     "DEFAULT_LEVEL",
+    "DEFAULT_LEVELS",
     "FINE_MIN_REGION",
     "REG_LAB",
     "border_contrast",
@@ -52,7 +54,7 @@ __all__ = [
 # Lab units^2 added to each region's covariance: a flat region (a clipped sky)
 # has none of its own, and log|Sigma| must stay finite. One unit is about half
 # a just noticeable difference (Delta E 2.3).
-REG_LAB = 1.0
+REG_LAB = merge_order.REG_LAB
 
 # The image size the contrast's scale is set for: a BSDS500 image (481 x 321).
 # A larger photo's borders are blurred over proportionally more pixels, so
@@ -66,12 +68,15 @@ BASE_PIXELS = 481 * 321
 FINE_MIN_REGION = 20
 
 # The height at which ``--hierarchy`` cuts when neither a number of regions nor
-# a level is given: the best single height by PRI on the 30 BSDS500 training
-# images of bench/bench_bsds.py, with fine regions of --k 8 --color-space lab
-# --smooth 2 --iters 10; the best on 24 of them in 4 of the 5 folds too, whose
-# held-out PRI is the figure docs/quality.md reports. About 9 regions on a
-# BSDS image; VoI prefers coarser cuts (the folds chose 0.4 to 1.3).
-DEFAULT_LEVEL = 0.316
+# a level is given, per merge order. Learned: the best single height by PRI
+# on the 100 BSDS500 validation images (bench/train_merges.py), with fine
+# regions of --k 12 --color-space lab --smooth 2 --iters 10; about the
+# probability one half, where a merge is as likely wrong as right.
+# Likelihood (issue 11): the best single height by PRI on the 30 BSDS500
+# training images of bench/bench_bsds.py then, with fine regions of --k 8
+# --color-space lab --smooth 2 --iters 10, about 9 regions on a BSDS image.
+DEFAULT_LEVELS = {"learned": 0.46, "likelihood": 0.316}
+DEFAULT_LEVEL = DEFAULT_LEVELS["learned"]
 
 
 def fine_min_region(shape):
@@ -103,22 +108,39 @@ def border_contrast(image):
         Between each pixel and the one below.
     """
     from skimage.color import rgb2lab
-    from skimage.filters import gaussian
 
     # Each distinct colour converted once: a photo has far fewer than pixels.
     colours, _, inverse = sg.distinct_colours(image)
     rgb = np.clip(colours / utils.max_value(image), 0.0, 1.0)
     lab = rgb2lab(np.broadcast_to(rgb, (len(rgb), 3))[None])[0][inverse]
     lab = lab.reshape(image.shape[:2] + (3,))
-    sigma = max(1.0, np.sqrt(image.shape[0] * image.shape[1] / BASE_PIXELS))
+    return (lab, *lab_contrast(lab))
+
+
+def lab_contrast(lab, scale=1.0):
+    """``border_contrast`` of an image already in CIELAB, its blur ``scale`` times wider.
+
+    Parameters
+    ----------
+    lab : ndarray of shape (h, w, 3)
+    scale : float, default=1
+        The blur's sigma in units of ``border_contrast``'s.
+
+    Returns
+    -------
+    across_columns : ndarray of shape (h, w - 1)
+    across_rows : ndarray of shape (h - 1, w)
+    """
+    from skimage.filters import gaussian
+
+    sigma = scale * max(1.0, np.sqrt(lab.shape[0] * lab.shape[1] / BASE_PIXELS))
     blurred = gaussian(lab, sigma, channel_axis=-1)
-    across_columns = sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2)
-    across_rows = sigma * np.linalg.norm(np.diff(blurred, axis=0), axis=2)
-    return lab, across_columns, across_rows
+    return (sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2),
+            sigma * np.linalg.norm(np.diff(blurred, axis=0), axis=2))
 
 
-def build_hierarchy(fine, image):
-    """Merge the fine regions, least different pair first, until one is left.
+def build_hierarchy(fine, image, *, order="learned", observe=None):
+    """Merge the fine regions, least costly pair first, until one is left.
 
     Parameters
     ----------
@@ -127,6 +149,14 @@ def build_hierarchy(fine, image):
         (``regions.connected_regions``).
     image : ndarray of shape (h, w, c)
         The image (c = 1 or 3).
+    order : {"learned", "likelihood"} or merge_order.LearnedOrder, default="learned"
+        The cost of a merge (``gmmseg.merge_order``): the probability that
+        it is wrong by the shipped logistic regression (or by the one given),
+        or the log-likelihood lost times the border's contrast (Notes).
+    observe : callable, optional
+        For training an order (``bench/train_merges.py``):
+        ``observe(i, j, features)`` is called with each pair about to be
+        merged and its ``merge_order.FEATURES``.
 
     Returns
     -------
@@ -139,7 +169,7 @@ def build_hierarchy(fine, image):
 
     Notes
     -----
-    The cost of merging touching regions i and j is
+    The ``"likelihood"`` cost of merging touching regions i and j is
 
         d(i, j) = [L(i) + L(j) - L(i u j)] / (h w) * c(i, j)
 
@@ -150,50 +180,31 @@ def build_hierarchy(fine, image):
     and c is the mean of ``border_contrast`` along their shared border. A merge
     can cost less than one before it (a merged region's neighbours may fit it
     better); its height is then the earlier one, which keeps the heights an
-    ultrametric.
+    ultrametric. The same holds of the learned cost, a probability.
     """
+    if not isinstance(order, merge_order.LearnedOrder) and order not in merge_order.ORDERS:
+        raise ParameterError("order", f"order must be one of {merge_order.ORDERS}, not {order!r}")
     lab, across_columns, across_rows = border_contrast(image)
     n = int(fine.max()) + 1
     if n == 1:
         return np.zeros((0, 4))
-    flat = fine.ravel()
-    colours = lab.reshape(-1, 3)
-    # Sufficient statistics of every region, fine and merged: pixels, sums,
-    # sums of outer products (rows n .. 2n - 2 are filled as merges make them).
-    size = np.zeros(2 * n - 1)
-    size[:n] = np.bincount(flat, minlength=n)
-    sums = np.zeros((2 * n - 1, 3))
-    scatter = np.zeros((2 * n - 1, 3, 3))
-    for a in range(3):
-        sums[:n, a] = np.bincount(flat, weights=colours[:, a], minlength=n)
-        for b in range(a, 3):
-            scatter[:n, a, b] = scatter[:n, b, a] = np.bincount(
-                flat, weights=colours[:, a] * colours[:, b], minlength=n)
-    regularisation = REG_LAB * np.eye(3)
-
-    def n_log_det(pixels, total, outer):
-        """n log|S + reg| of regions of n = ``pixels``, from their sums and outer products."""
-        mus = total / pixels[:, None]
-        covs = outer / pixels[:, None, None] - mus[:, :, None] * mus[:, None, :]
-        return pixels * np.linalg.slogdet(covs + regularisation)[1]
-
-    logdet = np.zeros(2 * n - 1)
-    logdet[:n] = n_log_det(size[:n], sums[:n], scatter[:n])
-    neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: [length, contrast]}
-    pairs, lengths, totals = region_borders(fine, across_columns, across_rows)
-    for (i, j), length, total in zip(pairs.tolist(), lengths.tolist(), totals.tolist(),
-                                     strict=True):
-        neighbours[i][j] = neighbours[j][i] = [length, total]
+    learned = order if isinstance(order, merge_order.LearnedOrder) else (
+        merge_order.learned_order() if order == "learned" else None)
+    needs_features = learned is not None or observe is not None
+    texture = coarse = None
+    if needs_features:
+        texture = merge_order.local_spread(lab[..., 0])
+        coarse = lab_contrast(lab, merge_order.COARSE_SCALE)
+    regions = merge_order.Regions(fine, lab, across_columns, across_rows, texture, coarse)
 
     def costs(i, others):
-        lost = 0.5 * (n_log_det(size[i] + size[others], sums[i] + sums[others],
-                                scatter[i] + scatter[others]) - logdet[i] - logdet[others])
-        borders = np.array([neighbours[i][m] for m in others])
-        return lost / fine.size * borders[:, 1] / borders[:, 0]
+        if learned is None:
+            return regions.likelihood_cost(i, others)
+        return learned.cost(regions.features(i, others))
 
     heap = []
     for i in range(n):
-        others = [m for m in neighbours[i] if m > i]
+        others = [m for m in regions.neighbours[i] if m > i]
         if others:
             heap += zip(costs(i, np.array(others)).tolist(), [i] * len(others), others,
                         strict=True)
@@ -210,25 +221,15 @@ def build_hierarchy(fine, image):
             cost, i, j = heapq.heappop(heap)
             if alive[i] and alive[j]:  # entries of regions already merged are stale
                 break
+        if observe is not None:
+            observe(i, j, regions.features(i, np.array([j]))[0])
         height = max(height, cost)
-        size[new], sums[new], scatter[new] = size[i] + size[j], sums[i] + sums[j], \
-            scatter[i] + scatter[j]
-        logdet[new] = n_log_det(size[new:new + 1], sums[new:new + 1], scatter[new:new + 1])[0]
+        regions.merge(i, j, new)
         alive[i] = alive[j] = False
         alive[new] = True
-        for old in (i, j):
-            for m, (length, total) in neighbours[old].items():
-                if m not in (i, j):
-                    border = neighbours[new].setdefault(m, [0, 0.0])
-                    border[0] += length
-                    border[1] += total
-                    del neighbours[m][old]
-            neighbours[old] = {}
-        for m, border in neighbours[new].items():
-            neighbours[m][new] = border
-        others = np.array(list(neighbours[new]), dtype=np.int64)
+        others = np.array(list(regions.neighbours[new]), dtype=np.int64)
         if len(others):
-            for cost, m in zip(costs(new, others).tolist(), others.tolist(), strict=False):
+            for cost, m in zip(costs(new, others).tolist(), others.tolist(), strict=True):
                 heapq.heappush(heap, (cost, m, new))
         members[new] = members[i] + members[j]
         merges[new - n] = (i, j, height, members[new])
@@ -334,10 +335,10 @@ def label_regions(image, labels, options):
         regions = merge_regions(regions, image, options.merge)
     if not options.hierarchy:
         return labels, regions, None, None
-    fine, merges = regions, build_hierarchy(regions, image)
+    fine, merges = regions, build_hierarchy(regions, image, order=options.merge_order)
     level, n_regions = options.level, options.n_regions
     if n_regions is None and level is None:
-        level = DEFAULT_LEVEL
+        level = DEFAULT_LEVELS[options.merge_order]
     elif n_regions is not None and n_regions > len(merges) + 1:
         warnings.warn(ParameterWarning("n_regions", f"n_regions {n_regions}: the hierarchy has "
                                                     f"{len(merges) + 1} fine regions; all are "

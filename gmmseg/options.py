@@ -12,6 +12,7 @@ import math
 
 import segmentation_GMM as sg
 from gmmseg.features import COLOR_SPACES
+from gmmseg.merge_order import ORDERS as MERGE_ORDERS
 from gmmseg.params import (
     MAX_ITER,
     MAX_SEED,
@@ -76,14 +77,19 @@ class Options:
     hierarchy : bool, default=False
         Merge the connected regions pair by pair into one
         (``hierarchy.build_hierarchy``) and cut it at
-        ``hierarchy.DEFAULT_LEVEL``, or where ``n_regions`` or ``level`` says
+        ``hierarchy.DEFAULT_LEVELS`` of its ``merge_order``, or where ``n_regions`` or ``level`` says
         (either sets ``hierarchy``; not with ``merge``). ``min_region`` is
         then at least ``hierarchy.fine_min_region`` of the image.
     n_regions : int, optional
         Cut the hierarchy into this many regions (fewer only if there are
         fewer fine regions).
     level : float, optional
-        Cut the hierarchy at this height.
+        Cut the hierarchy at this height (the order's units: for
+        ``"learned"`` the probability that the merges above it are wrong).
+    merge_order : {"learned", "likelihood"}, default="learned"
+        The hierarchy's cost of a merge (``gmmseg.merge_order``): a logistic
+        regression trained on BSDS500's human segmentations, or the mixture's
+        log-likelihood lost times the border's contrast.
 
     Raises
     ------
@@ -118,6 +124,7 @@ class Options:
     # Recorded as "regions", the name records have always given it.
     n_regions: int | None = _option(None, "labelling", record="regions")
     level: float | None = _option(None, "labelling")
+    merge_order: str = _option("learned", "labelling")
 
     def __init__(self, *args, **options):
         if args:
@@ -145,12 +152,16 @@ class Options:
             "min_region": check_int(self.min_region, "min_region", 0),
             "merge": check_float(self.merge, "merge", 0.0),
             "hierarchy": check_bool(self.hierarchy, "hierarchy"),
+            "merge_order": check_choice(self.merge_order, "merge_order", MERGE_ORDERS),
         }
         checked["n_regions"], checked["level"] = check_cut(self.n_regions, self.level, None)
         checked["hierarchy"] |= self.n_regions is not None or self.level is not None
         if checked["spatial"] > 0 and checked["mrf"] > 0:
             raise ParameterError(("spatial", "mrf"), "spatial and mrf both weigh a pixel's "
                                                      "place; give one")
+        if checked["merge_order"] != "learned" and not checked["hierarchy"]:
+            raise ParameterError(("merge_order", "hierarchy"), "merge_order needs hierarchy: "
+                                 "it orders the merges of a hierarchy")
         if checked["hierarchy"] and checked["merge"] > 0:
             raise ParameterError(("merge", "hierarchy"),
                                  "merge and hierarchy both merge regions; give one")

@@ -61,9 +61,10 @@ def region_borders(regions, across_columns=None, across_rows=None):
     ----------
     regions : ndarray of shape (h, w), int
         Numbered 0 .. n_regions - 1.
-    across_columns : ndarray of shape (h, w - 1), optional
-        A value for each pixel and its right neighbour (a contrast, say).
-    across_rows : ndarray of shape (h - 1, w), optional
+    across_columns : ndarray of shape (h, w - 1) or (h, w - 1, m), optional
+        A value (or m values) for each pixel and its right neighbour (a
+        contrast, say).
+    across_rows : ndarray of shape (h - 1, w) or (h - 1, w, m), optional
         The same for each pixel and the one below; both or neither.
 
     Returns
@@ -72,7 +73,7 @@ def region_borders(regions, across_columns=None, across_rows=None):
         Each touching pair once, smaller number first, in increasing order.
     length : ndarray of shape (n_pairs,), int64
         Pixel pairs along each border.
-    total : ndarray of shape (n_pairs,)
+    total : ndarray of shape (n_pairs,) or (n_pairs, m)
         Sum of the given values along each border (zeros if none given).
     """
     n = int(regions.max()) + 1
@@ -83,10 +84,15 @@ def region_borders(regions, across_columns=None, across_rows=None):
         border = a != b
         keys.append(np.minimum(a, b)[border] * n + np.maximum(a, b)[border])
         if value is not None:
-            values.append(value.ravel()[border])
+            values.append(value.reshape(border.size, -1)[border])
     keys, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    total = (np.bincount(inverse, weights=np.concatenate(values), minlength=len(keys))
-             if values else np.zeros(len(keys)))
+    total = np.zeros(len(keys))
+    if values:
+        values = np.concatenate(values)
+        total = np.stack([np.bincount(inverse, weights=column, minlength=len(keys))
+                          for column in values.T], axis=-1)
+        if across_columns.ndim == 2:
+            total = total[:, 0]
     return (np.stack([keys // n, keys % n], axis=1), np.bincount(inverse, minlength=len(keys)),
             total)
 

@@ -26,9 +26,12 @@ from gmmseg.params import ParameterError
 __all__ = [
     "MAX_TRUTH_REGIONS",
     "check_truth",
+    "contingency",
     "covering",
+    "hierarchy_scores",
     "load_truth",
     "probabilistic_rand_index",
+    "table_scores",
     "truth_scores",
     "variation_of_information",
 ]
@@ -122,6 +125,62 @@ def check_truth(truths, shape, path):
                                f"pixels, but the image is {shape[1]}x{shape[0]}")
 
 
+def contingency(labels, truth):
+    """The contingency table of two partitions of the same pixels.
+
+    Parameters
+    ----------
+    labels, truth : ndarray of the same shape
+        Any integer labels; only equal or not matters.
+
+    Returns
+    -------
+    table : ndarray of shape (n_segments, n_truth_regions), float64
+        Pixels of each region of ``labels`` in each region of ``truth``.
+    """
+    segment = np.unique(np.ravel(labels), return_inverse=True)[1].ravel()
+    human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
+    rows, columns = int(segment.max()) + 1, int(human.max()) + 1
+    return np.bincount(segment.astype(np.int64) * columns + human,
+                       minlength=rows * columns).reshape(rows, columns).astype(np.float64)
+
+
+def table_scores(table):
+    """Rand index, VoI (bits) and covering of a human by a segmentation, from their table.
+
+    Each as the BSDS500 benchmark computes it from the same counts: the Rand
+    index as ``match_segmentations2.m``,
+    1 - [sum_u a_u^2 / 2 + sum_v b_v^2 / 2 - sum_uv n_uv^2] / C(N, 2) with a
+    and b the table's row and column sums (equal to scikit-learn's
+    ``rand_score``, which is two orders of magnitude slower on a BSDS image);
+    VoI = H(S | G) + H(G | S) in bits (as ``skimage.metrics.variation_of_information``);
+    the covering C(S -> G) as ``match_segmentations.m`` and
+    ``evaluation_reg_image.m``: 1/N sum over G's regions v of
+    b_v max_u n_uv / (a_u + b_v - n_uv).
+
+    Parameters
+    ----------
+    table : ndarray of shape (n_segments, n_truth_regions)
+        ``contingency(labels, truth)``; rows (or columns) may be grouped
+        by summing them, as a cut of a hierarchy groups its fine regions.
+
+    Returns
+    -------
+    rand, voi, covering : float
+    """
+    a, b = table.sum(axis=1), table.sum(axis=0)
+    pixels = a.sum()
+    rand = 1.0 if pixels < 2 else float(
+        1.0 - (a @ a / 2 + b @ b / 2 - np.sum(table ** 2)) / (pixels * (pixels - 1) / 2))
+    joint = table[table > 0] / pixels
+    rows, columns = a[a > 0] / pixels, b[b > 0] / pixels
+    # VoI = 2 H(S, G) - H(S) - H(G)
+    voi = float(-2 * joint @ np.log2(joint) + rows @ np.log2(rows) + columns @ np.log2(columns))
+    overlap = table / (a[:, None] + b[None, :] - table + (table == 0))
+    covered = float(b @ overlap.max(axis=0, initial=0.0)) / pixels
+    return rand, max(voi, 0.0), covered  # rounding can leave VoI at -1e-16 for equal partitions
+
+
 def variation_of_information(labels, truth):
     """Variation of Information between two partitions, in bits (lower is better).
 
@@ -137,23 +196,11 @@ def variation_of_information(labels, truth):
     -------
     voi : float
     """
-    from skimage.metrics import variation_of_information as conditional_entropies
-
-    voi = float(np.sum(conditional_entropies(np.ravel(truth), np.ravel(labels))))
-    return max(voi, 0.0)  # rounding can leave -1e-16 for equal partitions
+    return table_scores(contingency(labels, truth))[1]
 
 
 def probabilistic_rand_index(labels, truths):
     """Probabilistic Rand Index: the mean Rand index against several humans.
-
-    Each Rand index is computed from the contingency table n (pixels of
-    region u of the segmentation in region v of the human's), as the
-    benchmark's ``match_segmentations2.m`` does:
-    1 - [sum_u a_u^2 / 2 + sum_v b_v^2 / 2 - sum_uv n_uv^2] / C(N, 2), with a
-    and b its row and column sums; equal to scikit-learn's ``rand_score``,
-    which counts the same pairs but is two orders of magnitude slower on a
-    BSDS image (0.19 s against 2 ms per human), too slow to score the cuts of
-    a hierarchy.
 
     Parameters
     ----------
@@ -164,22 +211,10 @@ def probabilistic_rand_index(labels, truths):
     -------
     pri : float
         In [0, 1]: the share of pixel pairs on whose grouping (same region or
-        not) the segmentation agrees with a human, averaged over humans.
+        not) the segmentation agrees with a human (``table_scores``),
+        averaged over humans.
     """
-    segment = np.unique(np.ravel(labels), return_inverse=True)[1].ravel().astype(np.int64)
-    pixels = segment.size
-    if pixels < 2:
-        return 1.0
-    pairs = pixels * (pixels - 1) / 2
-    a = np.bincount(segment).astype(np.float64)
-    rand = []
-    for truth in truths:
-        human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
-        columns = int(human.max()) + 1
-        table = np.bincount(segment * columns + human).astype(np.float64)
-        b = np.bincount(human).astype(np.float64)
-        rand.append(1.0 - (a @ a / 2 + b @ b / 2 - table @ table) / pairs)
-    return float(np.mean(rand))
+    return float(np.mean([table_scores(contingency(labels, truth))[0] for truth in truths]))
 
 
 def covering(labels, truths):
@@ -203,18 +238,7 @@ def covering(labels, truths):
     covering : float
         In (0, 1]; 1 when every human region is a region of the segmentation.
     """
-    segment = np.unique(np.ravel(labels), return_inverse=True)[1].ravel().astype(np.int64)
-    a = np.bincount(segment)
-    rows = len(a)
-    covered = []
-    for truth in truths:
-        human = np.unique(np.ravel(truth), return_inverse=True)[1].ravel()
-        b = np.bincount(human)
-        table = np.bincount(human * rows + segment,
-                            minlength=len(b) * rows).reshape(len(b), rows)
-        overlap = table / (b[:, None] + a[None, :] - table)
-        covered.append(float(b @ overlap.max(axis=1)) / segment.size)
-    return float(np.mean(covered))
+    return float(np.mean([table_scores(contingency(labels, truth))[2] for truth in truths]))
 
 
 def truth_scores(labels, truths):
@@ -233,10 +257,51 @@ def truth_scores(labels, truths):
     """
     from sklearn.metrics import adjusted_rand_score
 
-    return {"pri": probabilistic_rand_index(labels, truths),
-            "voi": float(np.mean([variation_of_information(labels, truth)
-                                  for truth in truths])),
-            "covering": covering(labels, truths),
+    rand, voi, covered = np.mean([table_scores(contingency(labels, truth)) for truth in truths],
+                                 axis=0)
+    return {"pri": float(rand), "voi": float(voi), "covering": float(covered),
             "ari": float(np.mean([adjusted_rand_score(truth.ravel(), labels.ravel())
                                   for truth in truths])),
             "humans": len(truths)}
+
+
+def hierarchy_scores(fine, merges, truths, levels):
+    """Mean Rand index, VoI (bits) and covering of a hierarchy's cuts at several heights.
+
+    The same as ``table_scores`` of each cut (``hierarchy.cut``) against each
+    human, averaged over the humans, but from the fine regions' tables, whose
+    rows each cut only sums: a few milliseconds for all the cuts of a BSDS
+    image, against about 50 ms per cut from the pixels.
+
+    Parameters
+    ----------
+    fine : ndarray of shape (h, w), int
+        The fine regions, 0 .. n - 1.
+    merges : ndarray of shape (n - 1, 4)
+        ``hierarchy.build_hierarchy``'s linkage.
+    truths : ndarray of shape (n_humans, h, w)
+    levels : sequence of float
+        The heights to cut at.
+
+    Returns
+    -------
+    scores : ndarray of shape (len(levels), 3)
+        PRI, VoI and covering of each cut.
+    """
+    from gmmseg.hierarchy import cut
+
+    tables = [contingency(fine, truth) for truth in truths]  # fine's rows are 0 .. n - 1
+    each = np.arange(len(tables[0]))[None]
+    result = np.zeros((len(levels), 3))
+    for row, level in enumerate(levels):
+        region = cut(each, merges, level=level)[0]
+        order, starts = _groups(region)
+        result[row] = np.mean([table_scores(np.add.reduceat(table[order], starts))
+                               for table in tables], axis=0)
+    return result
+
+
+def _groups(region):
+    """The order that sorts ``region`` and where each of its values starts in it."""
+    order = np.argsort(region, kind="stable")
+    return order, np.flatnonzero(np.r_[True, np.diff(region[order]) != 0])

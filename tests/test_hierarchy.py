@@ -40,17 +40,23 @@ def patchwork(seed=0):
     return image
 
 
-def test_two_flat_halves_with_a_hard_edge_merge_last():
+@pytest.mark.parametrize("order", ["learned", "likelihood"])
+def test_two_flat_halves_with_a_hard_edge_merge_last(order):
     image = patchwork()
-    result = gmmseg.segment(image, 6, hierarchy=True, n_regions=2, progress=False)
+    result = gmmseg.segment(image, 6, hierarchy=True, n_regions=2, progress=False,
+                            merge_order=order)
     merges = result["merges"]
     assert len(merges) + 1 == result["fine"].max() + 1 > 2
     left = np.zeros(image.shape[:2], bool)
     left[:, :40] = True
     assert same_partition(result["regions"], left)
     # The last merge is the costliest by far: the halves' colours differ by
-    # about 80 Delta E, the patches within a half by a few.
-    assert merges[-1, 2] > 10 * merges[-2, 2]
+    # about 80 Delta E, the patches within a half by a few. The learned cost,
+    # a probability, calls it wrong almost surely, the others far less so.
+    if order == "likelihood":
+        assert merges[-1, 2] > 10 * merges[-2, 2]
+    else:
+        assert merges[-1, 2] > 0.99 and merges[-2, 2] < 0.75
 
 
 def test_merge_cost_is_the_log_likelihood_lost_times_the_border_contrast():
@@ -60,7 +66,7 @@ def test_merge_cost_is_the_log_likelihood_lost_times_the_border_contrast():
     image[::2, :6] += 20  # stripes: the left region has a colour variance of its own
     fine = np.zeros((10, 12), np.int32)
     fine[:, 6:] = 1
-    merges = hierarchy.build_hierarchy(fine, image)
+    merges = hierarchy.build_hierarchy(fine, image, order="likelihood")
     lab, across_columns, _ = hierarchy.border_contrast(image)
 
     def n_log_det(pixels):
@@ -75,11 +81,12 @@ def test_merge_cost_is_the_log_likelihood_lost_times_the_border_contrast():
                                rtol=1e-9)
 
 
-@pytest.fixture(scope="module")
-def fitted():
+@pytest.fixture(scope="module", params=["learned", "likelihood"])
+def fitted(request):
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (12, 16, 3)).astype(np.uint8).repeat(4, 0).repeat(4, 1)
-    result = gmmseg.segment(image, 8, hierarchy=True, n_regions=1, progress=False)
+    result = gmmseg.segment(image, 8, hierarchy=True, n_regions=1, progress=False,
+                            merge_order=request.param)
     return result["fine"], result["merges"]
 
 
@@ -183,6 +190,8 @@ def test_greyscale_builds_a_hierarchy():
     ({"n_regions": 3, "level": 1.0}, "give one"),
     ({"hierarchy": True, "merge": 5.0}, "both merge regions"),
     ({"hierarchy": "yes"}, "hierarchy must be True or False"),
+    ({"hierarchy": True, "merge_order": "random"}, "merge_order must be one of learned"),
+    ({"merge_order": "likelihood"}, "merge_order needs hierarchy"),
 ])
 def test_bad_hierarchy_options_are_refused_by_name(options, words):
     with pytest.raises(utils.InputError) as caught:
@@ -211,6 +220,9 @@ def test_command_line_cuts_into_the_regions_asked(cli, tmp_path):
     (["--regions", "x"], "regions must be a whole number"),
     (["--regions", "0"], "--regions must be at least 1"),
     (["--hierarchy", "--merge", "5"], "both merge regions"),
+    (["--merge-order", "likelihood"], "--merge-order needs --hierarchy: it orders the merges "
+                                      "of a hierarchy"),
+    (["--hierarchy", "--merge-order", "random"], "invalid choice"),
 ])
 def test_command_line_refuses_bad_cuts_in_one_line(cli, args, words):
     done = cli("--image", os.path.join(os.path.dirname(__file__), "..", "images", "coffee.png"),
