@@ -77,8 +77,9 @@ class Options:
     hierarchy : bool, default=False
         Merge the connected regions pair by pair into one
         (``hierarchy.build_hierarchy``) and cut it at
-        ``hierarchy.DEFAULT_LEVELS`` of its ``merge_order``, or where ``n_regions`` or ``level`` says
-        (either sets ``hierarchy``; not with ``merge``). ``min_region`` is
+        ``hierarchy.DEFAULT_LEVELS`` of its ``merge_order``, or where
+        ``n_regions`` or ``level`` says (either sets ``hierarchy``; not with
+        ``merge``). ``min_region`` is
         then at least ``hierarchy.fine_min_region`` of the image.
     n_regions : int, optional
         Cut the hierarchy into this many regions (fewer only if there are
