@@ -112,6 +112,9 @@ def parse_args(argv=None):
     parser.add_argument("--from-json", metavar="PATH",
                         help="print the tables of a saved --json run instead of segmenting")
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--summary", metavar="PATH",
+                        help="also write the side-by-side table and its date to this JSON "
+                             "(bench/bsds_results.json: what report.md shows)")
     return parser.parse_args(argv)
 
 
@@ -166,8 +169,8 @@ def load_truths(data, ids):
 
 def score(segmentation, truths):
     """PRI, VoI (bits) and Covering of one segmentation, each the mean over the humans."""
-    found = scores.truth_scores(segmentation, truths)
-    return [found[name] for name in MEASURES]
+    return np.mean([scores.table_scores(scores.contingency(segmentation, truth))
+                    for truth in truths], axis=0).tolist()
 
 
 def evaluate_hierarchy(data, ids, truths, method, jobs=None):
@@ -397,6 +400,13 @@ def methods_table(rows, ids, ks, settings, trees, fh, fh_seconds):
     return methods
 
 
+def write_summary(path, methods, n_images, date):
+    """The side-by-side table and each method's figures, for report.md (``--summary``)."""
+    utils.write_json(path, {
+        "date": date, "images": n_images, "table": comparison_markdown(methods, n_images),
+        "comparison": {name: figures for name, (_, figures, _, _) in methods.items()}})
+
+
 def main(argv=None):
     args = parse_args(argv)
     rules = auto_rules(args.criteria, args.gains)
@@ -408,6 +418,9 @@ def main(argv=None):
                                 saved["hierarchies"], saved["felzenszwalb"],
                                 saved["felzenszwalb_seconds"])
         print(comparison_markdown(methods, len(saved["images"])) + "\n")
+        if args.summary:
+            write_summary(args.summary, methods, len(saved["images"]),
+                          saved.get("date", "undated"))
         if settings:
             table, best, auto = summarise(saved["rows"], settings, saved["k"], rules)
             print(markdown(table, best, auto, settings, saved["k"], len(saved["images"])))
@@ -425,6 +438,8 @@ def main(argv=None):
     rows = evaluate(args.data, ids, settings, args.k, args.jobs) if settings else []
     methods = methods_table(rows, ids, args.k, settings, trees, fh, fh_seconds)
     print(comparison_markdown(methods, len(ids)) + "\n")
+    if args.summary:
+        write_summary(args.summary, methods, len(ids), time.strftime("%Y-%m-%d"))
     if settings:
         table, best, auto = summarise(rows, settings, args.k, rules)
         print(markdown(table, best, auto, settings, args.k, len(ids)))
@@ -450,7 +465,7 @@ def main(argv=None):
             "felzenszwalb_grid": {"min_size": FH_MIN_SIZES, "scale": FH_SCALES},
             "felzenszwalb": fh.tolist(), "felzenszwalb_seconds": fh_seconds.tolist(),
             "comparison": {name: figures for name, (_, figures, _, _) in methods.items()},
-            "seconds": seconds}
+            "seconds": seconds, "date": time.strftime("%Y-%m-%d")}
         if settings:
             table, best, auto = summarise(rows, settings, args.k, rules)
             record.update(

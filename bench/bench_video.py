@@ -98,9 +98,11 @@ def make_demo(k=4, frames=60):
                         "--video", gif, "--k", str(k), "--out", out], check=True)
         for name in (f"pan_k{k}_segmented.gif", f"pan_k{k}_frames.png"):
             shutil.copy(os.path.join(out, name), results)
-        labels = np.load(os.path.join(out, f"pan_k{k}_labels.npy"), mmap_mode="r")
+        # The labels' default file is the compressed clip (issue 21), not .npy.
+        (labels_file,) = [name for name in os.listdir(out) if "_labels." in name]
+        labels = video_io.read_labels(os.path.join(out, labels_file))
         print(f"wrote results/pan_k{k}_frames.png and pan_k{k}_segmented.gif; "
-              f"labels {labels.shape}")
+              f"labels {labels.shape} in {labels_file}")
 
 
 PREFIX = 30  # frames of the clip that "marginal" leaves out

@@ -3,25 +3,26 @@
 The lab itself (load, k-means seeding, the ``GMM`` and its EM) is
 ``segmentation_GMM``; this package builds on it, one concern a module:
 
-=============  ==========================================================
-``pipeline``   ``segment`` (the public entry) and ``segment_file``
-``model``      ``fit``, ``MixtureModel`` (segment, save), ``load_model``
-``options``    ``Options``: every segmentation option, checked once
-``result``     ``Segmentation``, what ``segment`` returns
-``params``     the checks and bounds of every parameter
-``outputs``    output names, provenance, collision checks, a fit's files
-``readers``    TIFF stacks, NIfTI, 16-bit colour, the axes of any array, masks
-``features``   CIELAB, pixel position, smoothing of responsibilities
-``mrf``        the Potts prior inside EM (mean-field)
-``regions``    connected regions, folding small ones, merging similar ones
-``hierarchy``  the regions merged pair by pair into one; cuts of it; its file
-``scores``     PRI and VoI (bits) against human segmentations
-``selection``  choosing k, the sweep's table
-``video``      one mixture tracked through a clip (``segment_video``)
-``video_io``   reading and writing clips frame by frame
-``tasks``      tasks on this process, worker processes or Dask, with progress
-``cli``        the command line
-=============  ==========================================================
+===============  ==========================================================
+``pipeline``     ``segment`` (the public entry) and ``segment_file``
+``model``        ``fit``, ``MixtureModel`` (segment, save), ``load_model``
+``options``      ``Options``: every segmentation option, checked once
+``result``       ``Segmentation``, what ``segment`` returns
+``params``       the checks and bounds of every parameter
+``outputs``      output names, provenance, collision checks, a fit's files
+``readers``      TIFF stacks, NIfTI, 16-bit colour, the axes of any array, masks
+``features``     CIELAB, pixel position, smoothing of responsibilities
+``mrf``          the Potts prior inside EM (mean-field)
+``regions``      connected regions, folding small ones, merging similar ones
+``hierarchy``    the regions merged pair by pair into one; cuts of it; its file
+``merge_order``  the hierarchy's order: features of a pair, the learned cost
+``scores``       PRI, VoI (bits) and Covering against human segmentations
+``selection``    choosing k, the sweep's table
+``video``        one mixture tracked through a clip (``segment_video``)
+``video_io``     reading and writing clips frame by frame
+``tasks``        tasks on this process, worker processes or Dask, with progress
+``cli``          the command line
+===============  ==========================================================
 
 Use::
 

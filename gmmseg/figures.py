@@ -156,7 +156,14 @@ def visualize_frames(frames, labels, mus_rgb, indices, n_frames, share=None, tit
 CUT_REGIONS = (2, 4, 8, 16, 32, 64)
 
 
-def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=False):
+# What a hierarchy's heights are, per merge order (``merge_order.ORDERS``).
+HEIGHTS = {"learned": "the probability that a merge is wrong (learned from BSDS500's humans)",
+           "likelihood": "the cost of a merge (log-likelihood lost, nats per pixel, times the "
+                         "border's contrast, Delta E)"}
+
+
+def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=False, *,
+                   order="learned"):
     """Several cuts of a region hierarchy side by side, each region in its mean colour.
 
     Parameters
@@ -170,6 +177,8 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
         The number of regions of the chosen cut, drawn with the others and
         named in its title.
     title, path, show : see ``utils.visualize``.
+    order : {"learned", "likelihood"}, default="learned"
+        The merge order that made the heights, which the caption explains.
 
     Returns
     -------
@@ -207,8 +216,7 @@ def visualize_cuts(image, fine, merges, marked, title=None, path=None, show=Fals
         ax.set_yticks([])
     for ax in axes[len(shown):]:
         ax.set_axis_off()
-    figure.supxlabel("height: the cost of a merge (log-likelihood lost, nats per pixel, times the "
-                     "border's contrast, Delta E); --level T applies every merge up to T",
+    figure.supxlabel(f"height: {HEIGHTS[order]}; --level T applies every merge up to T",
                      fontsize=9)
     if title:
         figure.suptitle(utils.drawable(title), fontsize=12)

@@ -409,7 +409,8 @@ def save_fit(image, segmentation, record, names, stem, show=False):
         save_hierarchy(names.hierarchy, segmentation.fine, segmentation.merges)
         figures.visualize_cuts(image, segmentation.fine, segmentation.merges,
                                record["n_regions"], title=f"{stem}: region hierarchy from the "
-                               f"GMM, k = {record['k']}", path=names.cuts, show=show)
+                               f"GMM, k = {record['k']}", path=names.cuts, show=show,
+                               order=record["merge_order"])
     if regions is not None and regions.max() < 2**16:
         utils.write_png(names.regions_png, regions.astype(np.uint16))
     elif regions is not None:

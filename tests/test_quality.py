@@ -16,9 +16,11 @@ import utils
 from gmmseg import features
 from gmmseg.regions import connected_regions, merge_regions, region_borders
 from gmmseg.scores import (
+    contingency,
     covering,
     load_truth,
     probabilistic_rand_index,
+    table_scores,
     truth_scores,
     variation_of_information,
 )
@@ -194,6 +196,23 @@ def test_probabilistic_rand_index_closed_form():
     h_g = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
     voi_first = 1 + h_g - 2 * (h_g - 0.5)
     assert scores["voi"] == pytest.approx(voi_first / 2)
+
+
+def test_table_scores_equal_scikit_learn_and_scikit_image_on_random_partitions():
+    from skimage.metrics import variation_of_information as skimage_voi
+
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        labels = rng.integers(0, rng.integers(1, 9), (12, 9))
+        truth = rng.integers(0, rng.integers(1, 6), (12, 9)) * 7
+        rand, voi, covered = table_scores(contingency(labels, truth))
+        assert rand == pytest.approx(rand_score(truth.ravel(), labels.ravel()), rel=1e-12)
+        assert voi == pytest.approx(np.sum(skimage_voi(truth, labels)), abs=1e-12)
+        # The covering by brute force, region by region.
+        best = [max(np.sum((truth == v) & (labels == u)) / np.sum((truth == v) | (labels == u))
+                    for u in np.unique(labels)) for v in np.unique(truth)]
+        areas = [np.sum(truth == v) for v in np.unique(truth)]
+        assert covered == pytest.approx(np.dot(areas, best) / truth.size, rel=1e-12)
 
 
 def test_covering_closed_form():
