@@ -339,6 +339,10 @@ def label_regions(image, labels, options):
     level, n_regions = options.level, options.n_regions
     if n_regions is None and level is None:
         level = DEFAULT_LEVELS[options.merge_order]
+    elif level is not None and level > 1 and options.merge_order == "learned":
+        warnings.warn(ParameterWarning("level", f"level {level:g}: the learned order's heights "
+                                                f"are probabilities, at most 1; every merge is "
+                                                f"applied"), stacklevel=4)
     elif n_regions is not None and n_regions > len(merges) + 1:
         warnings.warn(ParameterWarning("n_regions", f"n_regions {n_regions}: the hierarchy has "
                                                     f"{len(merges) + 1} fine regions; all are "

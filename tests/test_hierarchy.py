@@ -8,6 +8,7 @@ pixels by NumPy.
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from sklearn.metrics import adjusted_rand_score
 import gmmseg
 import utils
 from gmmseg import hierarchy
+from gmmseg.params import ParameterWarning
 from gmmseg.pipeline import segment_file
 
 
@@ -156,6 +158,15 @@ def test_the_default_level_cuts_where_the_constant_says():
     result = gmmseg.segment(image, 6, hierarchy=True, progress=False)
     assert np.array_equal(result["regions"], hierarchy.cut(result["fine"], result["merges"],
                                                            level=hierarchy.DEFAULT_LEVEL))
+
+
+def test_a_level_above_one_warns_that_the_learned_heights_are_probabilities():
+    with pytest.warns(ParameterWarning, match="level 3: the learned order.s heights"):
+        result = gmmseg.segment(patchwork(), 6, level=3.0, progress=False)
+    assert result["regions"].max() == 0  # every merge applied: one region
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gmmseg.segment(patchwork(), 6, level=3.0, merge_order="likelihood", progress=False)
 
 
 def test_fine_regions_are_at_least_the_hierarchy_size():
