@@ -184,10 +184,12 @@ def parse_args(argv=None):
                         help="cut the hierarchy at height T: every merge that costs at most T "
                              "(with the learned order, T is the probability that a merge is "
                              "wrong; implies --hierarchy)")
-    levels.add_argument("--merge-order", choices=merge_order.ORDERS, default="learned",
+    levels.add_argument("--merge-order", choices=merge_order.ORDERS,
                         help="the hierarchy's cost of a merge: learned from BSDS500's human "
                              "segmentations (default), or likelihood, the mixture's "
-                             "log-likelihood lost times the border's contrast")
+                             "log-likelihood lost times the border's contrast (default cut "
+                             f"{hierarchy.DEFAULT_LEVELS['likelihood']:g}); implies nothing: "
+                             "give --hierarchy too")
     volumes = parser.add_argument_group("volumes, channels and masks (see docs/volumes.md)")
     volumes.add_argument("--channel-axis", type=_channel_axis, default="auto", metavar="AXIS",
                          help="the input's axis of channels (counted as tifffile or nibabel "
@@ -408,6 +410,8 @@ def _report_batch(rows, args):
     covered = [row["covering"] for row in scored if row["covering"] != ""]  # not in old records
     if covered:
         scores += f", Covering {sum(covered) / len(covered):.4f}"
+        if len(covered) < len(scored):
+            scores += f" (of the {len(covered)} rows recorded with it)"
     print(f"{images} {'clip' if args.video else 'image'}(s), {len(failed)} failed, "
           f"{len(rows)} row(s){scores} -> "
           f"{os.path.join(args.out, 'summary.csv')}")

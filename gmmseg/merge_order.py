@@ -345,13 +345,34 @@ def write_order(path, order):
 
 
 def read_order(path):
-    """Read what ``write_order`` wrote; its terms must be ``term_names()``, in order."""
+    """Read what ``write_order`` wrote; its terms must be ``term_names()``, in order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    order : LearnedOrder
+
+    Raises
+    ------
+    ValueError
+        ``params.ParameterError`` naming ``merge_order``: no such file, or
+        not one ``write_order`` wrote.
+    """
+    if not isinstance(path, (str, os.PathLike)):  # an int would be read as a file descriptor
+        raise ParameterError("merge_order", f"merge_order must be a file's path, not {path!r}")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ParameterError("merge_order", f"{path}: not a merge order file ({exc})") from None
-    return parse_order(text, path)
+        raise ParameterError("merge_order", f"merge_order {os.fspath(path)}: "
+                                            f"{exc.strerror.lower()}") from None
+    except UnicodeDecodeError:
+        raise ParameterError("merge_order", f"merge_order {os.fspath(path)}: not a merge order "
+                                            f"file (not text)") from None
+    return parse_order(text, os.fspath(path))
 
 
 def parse_order(text, where):
@@ -364,10 +385,12 @@ def parse_order(text, where):
         features = np.array([[float(x) for x in row[1:4]] for row in rows[:n]])
         products = [float(row[1]) for row in rows[n:-1]]
         intercept = float(rows[-1][1])
-    except (ValueError, IndexError) as exc:
-        raise ParameterError("merge_order", f"{where}: not a merge order file ({exc})") from None
+    except (ValueError, IndexError):
+        raise ParameterError("merge_order", f"merge_order {where}: not a merge order file (a "
+                                            f"name and numbers a line, as write_order writes "
+                                            f"them)") from None
     if names != [*term_names(), "intercept"] or features.shape != (n, 3):
-        raise ParameterError("merge_order", f"{where}: its terms are not those of "
+        raise ParameterError("merge_order", f"merge_order {where}: its terms are not those of "
                                             f"gmmseg.merge_order.FEATURES")
     return LearnedOrder(features[:, 0], features[:, 1],
                         np.r_[features[:, 2], products], intercept)

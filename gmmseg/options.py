@@ -87,10 +87,11 @@ class Options:
     level : float, optional
         Cut the hierarchy at this height (the order's units: for
         ``"learned"`` the probability that the merges above it are wrong).
-    merge_order : {"learned", "likelihood"}, default="learned"
+    merge_order : {"learned", "likelihood"}, optional
         The hierarchy's cost of a merge (``gmmseg.merge_order``): a logistic
-        regression trained on BSDS500's human segmentations, or the mixture's
-        log-likelihood lost times the border's contrast.
+        regression trained on BSDS500's human segmentations (with
+        ``hierarchy``, the default), or the mixture's log-likelihood lost
+        times the border's contrast. Only with ``hierarchy``; None without.
 
     Raises
     ------
@@ -125,7 +126,7 @@ class Options:
     # Recorded as "regions", the name records have always given it.
     n_regions: int | None = _option(None, "labelling", record="regions")
     level: float | None = _option(None, "labelling")
-    merge_order: str = _option("learned", "labelling")
+    merge_order: str | None = _option(None, "labelling")
 
     def __init__(self, *args, **options):
         if args:
@@ -153,16 +154,20 @@ class Options:
             "min_region": check_int(self.min_region, "min_region", 0),
             "merge": check_float(self.merge, "merge", 0.0),
             "hierarchy": check_bool(self.hierarchy, "hierarchy"),
-            "merge_order": check_choice(self.merge_order, "merge_order", MERGE_ORDERS),
         }
+        checked["merge_order"] = self.merge_order
+        if self.merge_order is not None:
+            check_choice(self.merge_order, "merge_order", MERGE_ORDERS)
         checked["n_regions"], checked["level"] = check_cut(self.n_regions, self.level, None)
         checked["hierarchy"] |= self.n_regions is not None or self.level is not None
         if checked["spatial"] > 0 and checked["mrf"] > 0:
             raise ParameterError(("spatial", "mrf"), "spatial and mrf both weigh a pixel's "
                                                      "place; give one")
-        if checked["merge_order"] != "learned" and not checked["hierarchy"]:
+        if checked["merge_order"] is not None and not checked["hierarchy"]:
             raise ParameterError(("merge_order", "hierarchy"), "merge_order needs hierarchy: "
                                  "it orders the merges of a hierarchy")
+        if checked["hierarchy"] and checked["merge_order"] is None:
+            checked["merge_order"] = "learned"
         if checked["hierarchy"] and checked["merge"] > 0:
             raise ParameterError(("merge", "hierarchy"),
                                  "merge and hierarchy both merge regions; give one")
@@ -203,7 +208,7 @@ class Options:
             for name in ("spatial", "min_region", "merge", "hierarchy"):
                 if getattr(self, name):
                     raise ParameterError(name, f"{name} is for whole 2-D images, not yet "
-                                               f"with {what}; smooth is")
+                                               f"with {what} (smooth works there)")
 
     @property
     def regions(self):

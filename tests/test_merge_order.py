@@ -141,6 +141,12 @@ def test_a_damaged_order_file_is_refused_by_name(tmp_path):
     path.write_text("\n".join(lines).replace("lost ", "lots ") + "\n")
     with pytest.raises(ParameterError, match="its terms"):
         merge_order.read_order(path)
+    for bad, words in ((tmp_path / "missing.txt", "no such file"),
+                       (os.path.join(ROOT, "images", "coffee.png"), "not text"),
+                       (3, "a file's path"), (None, "a file's path")):
+        with pytest.raises(ParameterError, match="merge_order") as caught:
+            merge_order.read_order(bad)
+        assert words in str(caught.value)
 
 
 def synthetic_set(folder, seed):
