@@ -79,6 +79,11 @@ DEFAULT_LEVELS = {"learned": 0.46, "likelihood": 0.316}
 DEFAULT_LEVEL = DEFAULT_LEVELS["learned"]
 
 
+# Blurs wider than this many pixels are taken on a shrunk image (``lab_contrast``).
+# The learned order's coarse blur on a BSDS image is 4 pixels: exact.
+DECIMATE_SIGMA = 8.0
+
+
 def fine_min_region(shape):
     """The smallest fine region of an image of ``shape`` (h, w), in pixels."""
     return max(1, round(FINE_MIN_REGION * shape[0] * shape[1] / BASE_PIXELS))
@@ -130,11 +135,34 @@ def lab_contrast(lab, scale=1.0):
     -------
     across_columns : ndarray of shape (h, w - 1)
     across_rows : ndarray of shape (h - 1, w)
+
+    Notes
+    -----
+    A blur wider than ``DECIMATE_SIGMA`` is taken on the image shrunk by
+    block means (by a factor of sigma / 4, the edge repeated to fill the last
+    blocks) and enlarged back by linear interpolation: a blur's cost grows
+    with its width. On a 12 MP photo the learned order's coarse contrast
+    (sigma 36) took 8.6 s exact and 2.4 s so, within 3 % of it on average.
+    The scale ``border_contrast`` uses is never decimated, so the likelihood
+    order's costs stay exact.
     """
     from skimage.filters import gaussian
 
     sigma = scale * max(1.0, np.sqrt(lab.shape[0] * lab.shape[1] / BASE_PIXELS))
-    blurred = gaussian(lab, sigma, channel_axis=-1)
+    if scale > 1 and sigma > DECIMATE_SIGMA:
+        from scipy import ndimage
+
+        factor = int(sigma // 4)
+        h, w = lab.shape[:2]
+        padded = np.pad(lab, ((0, -h % factor), (0, -w % factor), (0, 0)), mode="edge")
+        small = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor,
+                               factor, 3).mean(axis=(1, 3))
+        small = gaussian(small, sigma / factor, channel_axis=-1)
+        # grid_mode: each small pixel covers its block, so the blocks stay in place.
+        blurred = ndimage.zoom(small, (factor, factor, 1), order=1, mode="nearest",
+                               grid_mode=True)[:h, :w]
+    else:
+        blurred = gaussian(lab, sigma, channel_axis=-1)
     return (sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2),
             sigma * np.linalg.norm(np.diff(blurred, axis=0), axis=2))
 

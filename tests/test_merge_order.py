@@ -198,3 +198,22 @@ def test_the_trainer_rebuilds_its_file_bit_for_bit(tmp_path):
     merge_order.write_order(tmp_path / "again.txt",
                             train_merges.fit_order(np.vstack(found), np.concatenate(targets)))
     assert (tmp_path / "again.txt").read_bytes() == (tmp_path / "one.txt").read_bytes()
+
+
+def test_a_wide_blur_on_a_shrunk_image_matches_the_exact_one():
+    from skimage.filters import gaussian
+
+    rng = np.random.default_rng(5)
+    lab = gaussian(rng.normal(0, 30, (160, 240, 3)), 3, channel_axis=-1) + [50, 0, 0]
+    lab[:, 120:] += [20, 10, -10]  # a step edge, which the contrast must find
+    sigma = 12.0  # scale 12 on an image of under BSDS500's size: above DECIMATE_SIGMA
+    assert sigma > hierarchy.DECIMATE_SIGMA
+    across_columns, across_rows = hierarchy.lab_contrast(lab, sigma)
+    blurred = gaussian(lab, sigma, channel_axis=-1)
+    exact = sigma * np.linalg.norm(np.diff(blurred, axis=1), axis=2)
+    assert across_columns.shape == exact.shape and across_rows.shape == (159, 240)
+    # Within a few per cent away from the edges (a factor 3 here; 9 on a 12 MP photo, where
+    # the whole image was within 3 %), where the shrunk image's blocks repeat the edge.
+    inside = (slice(12, -12), slice(12, -12))
+    assert np.abs(across_columns - exact)[inside].mean() < 0.06 * exact[inside].mean()
+    assert np.argmax(across_columns.mean(axis=0)) in (118, 119, 120)
