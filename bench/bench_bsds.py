@@ -169,8 +169,7 @@ def load_truths(data, ids):
 
 def score(segmentation, truths):
     """PRI, VoI (bits) and Covering of one segmentation, each the mean over the humans."""
-    return np.mean([scores.table_scores(scores.contingency(segmentation, truth))
-                    for truth in truths], axis=0).tolist()
+    return scores.mean_scores(segmentation, truths).tolist()
 
 
 def evaluate_hierarchy(data, ids, truths, method, jobs=None):

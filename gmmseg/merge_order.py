@@ -100,7 +100,9 @@ class Regions:
     across_columns, across_rows : ndarray of shape (h, w - 1), (h - 1, w)
         The border contrast between 4-neighbours (``hierarchy.border_contrast``).
     texture : ndarray of shape (h, w), optional
-        The local spread of lightness; needed by ``features`` only.
+        The local spread of lightness. With it (and ``coarse``) the regions
+        keep what ``features`` needs; without, only what
+        ``likelihood_cost`` needs.
     coarse : (ndarray of shape (h, w - 1), ndarray of shape (h - 1, w)), optional
         The contrast at a wider blur (``hierarchy.lab_contrast``); with
         ``texture``.
@@ -122,32 +124,33 @@ class Regions:
                     flat, weights=colours[:, a] * colours[:, b], minlength=n)
         self.logdet = np.zeros(2 * n - 1)
         self.logdet[:n] = _n_log_det(self.size[:n], self.sums[:n], self.scatter[:n])
-        self.histogram = self.texture = None
-        if texture is not None:
+        self.histogram = self.texture = self.interior = self.perimeter = None
+        values = [across_columns, across_rows]
+        if texture is not None:  # what ``features`` needs beyond ``likelihood_cost``
             self.texture = np.zeros(2 * n - 1)
             self.texture[:n] = np.bincount(flat, weights=texture.ravel(), minlength=n)
             self.histogram = np.zeros((2 * n - 1, int(np.prod(HISTOGRAM_BINS))))
             self.histogram[:n] = np.bincount(
                 flat * self.histogram.shape[1] + colour_bins(colours),
                 minlength=n * self.histogram.shape[1]).reshape(n, -1)
-        # Per region: [pixel pairs inside, sum of their contrast].
-        self.interior = np.zeros((2 * n - 1, 2))
-        for a, b, across in ((fine[:, :-1], fine[:, 1:], across_columns),
-                             (fine[:-1], fine[1:], across_rows)):
-            inside = a == b
-            self.interior[:n, 0] += np.bincount(a[inside], minlength=n)
-            self.interior[:n, 1] += np.bincount(a[inside], weights=across[inside], minlength=n)
-        # Per region: pixel pairs on its outline, the image's edge included.
-        self.perimeter = np.zeros(2 * n - 1)
-        self.perimeter[:n] = 4 * self.size[:n] - 2 * self.interior[:n, 0]
-        # Per border: [pixel pairs, sum of contrast, pairs under each
-        # WEAK_CONTRASTS, sum of the coarse contrast].
-        values = []
-        for k, across in enumerate((across_columns, across_rows)):
-            columns = [across[..., None], *(across[..., None] <= t for t in WEAK_CONTRASTS)]
-            if coarse is not None:
-                columns.append(coarse[k][..., None])
-            values.append(np.concatenate(columns, axis=-1))
+            # Per region: [pixel pairs inside, sum of their contrast].
+            self.interior = np.zeros((2 * n - 1, 2))
+            for a, b, across in ((fine[:, :-1], fine[:, 1:], across_columns),
+                                 (fine[:-1], fine[1:], across_rows)):
+                inside = a == b
+                self.interior[:n, 0] += np.bincount(a[inside], minlength=n)
+                self.interior[:n, 1] += np.bincount(a[inside], weights=across[inside],
+                                                    minlength=n)
+            # Per region: pixel pairs on its outline, the image's edge included.
+            self.perimeter = np.zeros(2 * n - 1)
+            self.perimeter[:n] = 4 * self.size[:n] - 2 * self.interior[:n, 0]
+            # Per border: [pixel pairs, sum of contrast, pairs under each
+            # WEAK_CONTRASTS, sum of the coarse contrast]; [pixel pairs, sum of
+            # contrast] alone without texture.
+            values = [np.concatenate([across[..., None],
+                                      *(across[..., None] <= t for t in WEAK_CONTRASTS),
+                                      coarse[k][..., None]], axis=-1)
+                      for k, across in enumerate((across_columns, across_rows))]
         pairs, lengths, totals = region_borders(fine, *values)
         borders = np.column_stack([lengths, totals])
         self.neighbours = [{} for _ in range(2 * n - 1)]  # region -> {neighbour: border}
@@ -161,8 +164,10 @@ class Regions:
                 stat[new] = stat[i] + stat[j]
         self.logdet[new] = _n_log_det(self.size[new:new + 1], self.sums[new:new + 1],
                                       self.scatter[new:new + 1])[0]
-        self.interior[new] = self.interior[i] + self.interior[j] + self.neighbours[i][j][:2]
-        self.perimeter[new] = self.perimeter[i] + self.perimeter[j] - 2 * self.neighbours[i][j][0]
+        if self.interior is not None:
+            between = self.neighbours[i][j]
+            self.interior[new] = self.interior[i] + self.interior[j] + between[:2]
+            self.perimeter[new] = self.perimeter[i] + self.perimeter[j] - 2 * between[0]
         joined = self.neighbours[new]
         for old in (i, j):
             for m, border in self.neighbours[old].items():
@@ -183,7 +188,7 @@ class Regions:
         return 0.5 * (merged - self.logdet[i] - self.logdet[others])
 
     def borders(self, i, others):
-        """The borders of ``i`` with each of ``others``: ndarray of shape (len(others), 6 or 7)."""
+        """The borders of ``i`` with each of ``others``: ndarray of shape (len(others), 2 or 7)."""
         return np.array([self.neighbours[i][m] for m in others])
 
     def likelihood_cost(self, i, others):

@@ -30,6 +30,7 @@ __all__ = [
     "covering",
     "hierarchy_scores",
     "load_truth",
+    "mean_scores",
     "probabilistic_rand_index",
     "table_scores",
     "truth_scores",
@@ -181,6 +182,22 @@ def table_scores(table):
     return rand, max(voi, 0.0), covered  # rounding can leave VoI at -1e-16 for equal partitions
 
 
+def mean_scores(labels, truths):
+    """``table_scores`` against each human, averaged over the humans.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (h, w)
+    truths : ndarray of shape (n_humans, h, w)
+
+    Returns
+    -------
+    scores : ndarray of shape (3,)
+        PRI, mean VoI (bits) and mean covering.
+    """
+    return np.mean([table_scores(contingency(labels, truth)) for truth in truths], axis=0)
+
+
 def variation_of_information(labels, truth):
     """Variation of Information between two partitions, in bits (lower is better).
 
@@ -214,7 +231,7 @@ def probabilistic_rand_index(labels, truths):
         not) the segmentation agrees with a human (``table_scores``),
         averaged over humans.
     """
-    return float(np.mean([table_scores(contingency(labels, truth))[0] for truth in truths]))
+    return float(mean_scores(labels, truths)[0])
 
 
 def covering(labels, truths):
@@ -238,7 +255,7 @@ def covering(labels, truths):
     covering : float
         In (0, 1]; 1 when every human region is a region of the segmentation.
     """
-    return float(np.mean([table_scores(contingency(labels, truth))[2] for truth in truths]))
+    return float(mean_scores(labels, truths)[2])
 
 
 def truth_scores(labels, truths):
@@ -257,8 +274,7 @@ def truth_scores(labels, truths):
     """
     from sklearn.metrics import adjusted_rand_score
 
-    rand, voi, covered = np.mean([table_scores(contingency(labels, truth)) for truth in truths],
-                                 axis=0)
+    rand, voi, covered = mean_scores(labels, truths)
     return {"pri": float(rand), "voi": float(voi), "covering": float(covered),
             "ari": float(np.mean([adjusted_rand_score(truth.ravel(), labels.ravel())
                                   for truth in truths])),
