@@ -118,9 +118,10 @@ def examples(image, fine, truths, order):
     n = int(fine.max()) + 1
     counts, majority = [], []
     for truth in truths:
-        human = np.unique(truth, return_inverse=True)[1].reshape(fine.shape)
-        table = np.zeros((2 * n - 1, int(human.max()) + 1))
-        np.add.at(table, (fine.ravel(), human.ravel()), 1)
+        # Rows n .. 2n - 2, the merged regions, are filled as they are made.
+        fine_table = scores.contingency(fine, truth)  # fine is 0 .. n - 1, each present
+        table = np.zeros((2 * n - 1, fine_table.shape[1]))
+        table[:n] = fine_table
         counts.append(table)
         majority.append(np.argmax(table, axis=1))
     found, target = [], []

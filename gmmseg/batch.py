@@ -516,6 +516,29 @@ def _kind(counted):
     return f"{colours.shape[1]}-channel {colours.dtype.name}"
 
 
+def score_means(rows):
+    """Mean PRI, VoI and Covering over the rows scored against humans.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``SUMMARY_FIELDS`` rows.
+
+    Returns
+    -------
+    means : dict
+        ``pri``, ``voi`` and ``covering``, each a mean or "" where no row has
+        it (records written before Covering lack it); ``scored`` and
+        ``covered``, the rows the means are over.
+    """
+    scored = [row for row in rows if row["pri"] != ""]
+    covered = [row["covering"] for row in scored if row["covering"] != ""]
+    return {"pri": np.mean([row["pri"] for row in scored]) if scored else "",
+            "voi": np.mean([row["voi"] for row in scored]) if scored else "",
+            "covering": np.mean(covered) if covered else "",
+            "scored": len(scored), "covered": len(covered)}
+
+
 def write_summary(path, rows, n_images, what="images"):
     """``summary.csv``: the rows, then one line of totals, atomically.
 
@@ -525,15 +548,12 @@ def write_summary(path, rows, n_images, what="images"):
     """
     failed = sum(1 for row in rows if row["error"])
     finished = len({row["image"] for row in rows})
-    scored = [row for row in rows if row["pri"] != ""]
-    covered = [row["covering"] for row in scored if row["covering"] != ""]  # not in old records
+    means = score_means(rows)
     total = {name: "" for name in SUMMARY_FIELDS}
     total.update(image=f"total: {finished} of {n_images} {what}, {len(rows) - failed} rows, "
                        f"{failed} failed",
                  seconds=sum(float(row["seconds"] or 0) for row in rows),
-                 pri=np.mean([row["pri"] for row in scored]) if scored else "",
-                 voi=np.mean([row["voi"] for row in scored]) if scored else "",
-                 covering=np.mean(covered) if covered else "")
+                 pri=means["pri"], voi=means["voi"], covering=means["covering"])
     text = io.StringIO()
     writer = csv.DictWriter(text, SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -402,16 +402,17 @@ def main(argv=None):
 
 def _report_batch(rows, args):
     """The batch's last console line; exit code 1 when an image failed."""
+    from gmmseg.batch import score_means
+
     failed = sorted({row["image"] for row in rows if row["error"]})
     images = len({row["image"] for row in rows})
-    scored = [row for row in rows if row["pri"] != ""]
-    scores = (f"; mean PRI {sum(r['pri'] for r in scored) / len(scored):.4f}, VoI "
-              f"{sum(r['voi'] for r in scored) / len(scored):.4f} bits" if scored else "")
-    covered = [row["covering"] for row in scored if row["covering"] != ""]  # not in old records
-    if covered:
-        scores += f", Covering {sum(covered) / len(covered):.4f}"
-        if len(covered) < len(scored):
-            scores += f" (of the {len(covered)} rows recorded with it)"
+    means = score_means(rows)
+    scores = (f"; mean PRI {means['pri']:.4f}, VoI {means['voi']:.4f} bits"
+              if means["scored"] else "")
+    if means["covered"]:
+        scores += f", Covering {means['covering']:.4f}"
+        if means["covered"] < means["scored"]:
+            scores += f" (of the {means['covered']} rows recorded with it)"
     print(f"{images} {'clip' if args.video else 'image'}(s), {len(failed)} failed, "
           f"{len(rows)} row(s){scores} -> "
           f"{os.path.join(args.out, 'summary.csv')}")

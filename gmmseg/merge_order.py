@@ -110,7 +110,7 @@ class Regions:
 
     def __init__(self, fine, lab, across_columns, across_rows, texture=None, coarse=None):
         n = int(fine.max()) + 1
-        self.n, self.image_pixels = n, fine.size
+        self.image_pixels = fine.size
         flat = fine.ravel()
         colours = lab.reshape(-1, 3)
         self.size = np.zeros(2 * n - 1)
@@ -221,6 +221,8 @@ class Regions:
                                      _mean_contrast(self.interior[others]))
         return np.column_stack([
             np.log(lost / (size_i + size_m) + 1e-4),
+            # The likelihood cost as likelihood_cost has it, but for the order of
+            # its product, which the shipped weights were fitted to bit for bit.
             np.log(lost / self.image_pixels * contrast + 1e-9),
             np.log(contrast + 0.1),
             borders[:, 2:2 + len(WEAK_CONTRASTS)] / borders[:, :1],
