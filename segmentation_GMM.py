@@ -57,8 +57,7 @@ WARM_UP_SHARE = 0.5
 # (nats). Per pixel, so the rule means the same on a thumbnail and on 12 MP.
 TOL = 1e-4
 
-DEFAULT_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "images", "chelsea.png")
+DEFAULT_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images", "chelsea.png")
 MAX_COMPONENTS = 256  # labels are written as 8-bit PNG
 BINCOUNT_BLOCK = 1 << 22  # pixels counted at a time by distinct_colours beyond 16 MP
 
@@ -357,8 +356,10 @@ class GMM:
         from scipy.stats import multivariate_normal
 
         log_prob = np.empty((self.ncomp, len(datas)))
-        for k in range(self.ncomp):
+
+        def component(k):
             log_prob[k] = multivariate_normal.logpdf(datas, mean=self.mus[k], cov=self.covs[k])
+        utils.for_each(component, range(self.ncomp), len(datas))  # on two threads
         log_prob += np.log(self.priors)[:, None]
         return log_prob.T
 
@@ -382,11 +383,14 @@ class GMM:
         from scipy.special import logsumexp
 
         log_prob = self.log_prob(datas)
-        log_p_x = logsumexp(log_prob, axis=1)
-        # In place: on a large image each (n_samples, K) temporary costs as
-        # much time as the arithmetic.
-        log_prob -= log_p_x[:, None]
-        gamma = np.exp(log_prob, out=log_prob)
+        log_p_x = np.empty(len(datas))
+
+        def rows(block):  # in place: a large (n_samples, K) temporary costs what the sums do
+            log_p_x[block] = logsumexp(log_prob[block], axis=1)
+            log_prob[block] -= log_p_x[block, None]
+            np.exp(log_prob[block], out=log_prob[block])
+        utils.for_each(rows, utils.row_blocks(len(datas)), len(datas))  # each row alone
+        gamma = log_prob
         log_likelihood = log_p_x.sum() if weights is None else weights @ log_p_x
         return gamma, float(log_likelihood)
 
@@ -517,11 +521,10 @@ def zscore_colours(colours, counts, features=None, mean=None, std=None):
 def segment(image, ncomp, iteration=100, tol=TOL, seed=0, progress=True, features=None):
     """Fit a K-component mixture to an image's colours and label every pixel.
 
-    The fit runs on the distinct colours weighted by their pixel counts, the
-    same model as a fit on every pixel. When the colours are many, a first EM
-    on a colour histogram (``colour_histogram``), several times fewer points,
-    brings the parameters near the optimum, and EM on the exact colours needs
-    only a few steps. (k-means on the histogram fell into worse optima.)
+    The fit runs on the distinct colours weighted by their pixel counts, the same model as a
+    fit on every pixel. When the colours are many, a first EM on a colour histogram
+    (``colour_histogram``, several times fewer points) brings the parameters near the optimum,
+    and EM on the exact colours needs only a few steps (k-means on it fell into worse optima).
 
     Parameters
     ----------
@@ -587,9 +590,8 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
 
     Writes ``<stem>_k<K>_labels.png``, ``<stem>_k<K>_segmentation.png`` (the
     masks, ``utils.visualize``) and ``<stem>_k<K>.json`` (``summary``) into
-    ``out``, atomically. The command line writes them through
-    ``gmmseg.segment_file``, which also checks every argument, records the
-    image's fingerprint and refuses to replace another image's results.
+    ``out``, atomically. The command line writes them through ``gmmseg.segment_file``,
+    which checks every argument and never replaces another image's results.
 
     Parameters
     ----------

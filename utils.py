@@ -182,6 +182,56 @@ def _pixels(img, rows=256):
     return array
 
 
+# EM's loops over its components (a logpdf, a covariance each) and over its
+# rows (the log-sum-exp) run on up to this many threads once there are
+# PARALLEL_ROWS rows: NumPy and BLAS release the GIL inside each, and each
+# component's or row's numbers are those one thread computes, bit for bit. An
+# E-step on 294 000 colours took 55 ms on one thread and about 30 on two
+# (docs/speed.md); more than two threads were not measured (2 cores).
+EM_THREADS = min(2, os.cpu_count() or 1)
+PARALLEL_ROWS = 20_000
+_em_threads = [EM_THREADS]  # lowered by em_threads for a batch task's share of the cores
+
+
+@contextlib.contextmanager
+def em_threads(n):
+    """Let EM use at most ``n`` threads (None: ``EM_THREADS``) within the block."""
+    before = _em_threads[0]
+    _em_threads[0] = EM_THREADS if n is None else max(1, min(n, EM_THREADS))
+    try:
+        yield
+    finally:
+        _em_threads[0] = before
+
+
+@functools.cache
+def _thread_pool(n):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(n, thread_name_prefix="em")
+
+
+def for_each(function, parts, n_rows):
+    """Call ``function(part)`` for each of ``parts``, on EM's threads for ``n_rows`` rows.
+
+    On one thread, in order, when ``n_rows`` is below ``PARALLEL_ROWS`` (a
+    thread's hand-over would cost more than it saves) or ``em_threads`` is 1.
+    """
+    n = _em_threads[0]
+    if n <= 1 or n_rows < PARALLEL_ROWS:
+        for part in parts:
+            function(part)
+        return
+    for future in [_thread_pool(n).submit(function, part) for part in parts]:
+        future.result()
+
+
+def row_blocks(n_rows):
+    """``n_rows`` split into one slice per EM thread (see ``for_each``)."""
+    edges = np.linspace(0, n_rows, _em_threads[0] + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 def label_counts(labels, ncomp):
     """How many pixels carry each label 0 .. ncomp - 1, shape (ncomp,), int64.
 

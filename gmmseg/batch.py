@@ -169,7 +169,8 @@ def process_image(path, job, truth=None, threads=None, describe=str):
 def task_rows(path, threads, describe, work):
     """A task's rows: ``work()``'s records as rows, or its failure as one error row.
 
-    ``work`` runs under ``threads`` BLAS/OpenMP threads, with the allocator
+    ``work`` runs under ``threads`` BLAS/OpenMP threads (and EM threads,
+    ``utils.em_threads``), with the allocator
     tuned before and memory handed back after (``gmmseg.memory``). The rows
     name the input by its record's ``image`` (a clip's record gives it too).
     """
@@ -177,7 +178,7 @@ def task_rows(path, threads, describe, work):
 
     memory.tune_allocator()
     try:
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), utils.em_threads(threads):
             records = work()
     except utils.InputError as exc:
         return [_row({"image": path}, describe(exc))]

@@ -17,7 +17,7 @@ import warnings
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, hierarchy, merge_order, outputs, selection, video_io
+from gmmseg import features, hierarchy, merge_order, outputs, preload, selection, video_io
 
 __all__ = ["FLAGS", "describe", "in_flags", "main", "parse_args"]
 
@@ -331,6 +331,10 @@ def _run(args):
                                shared_model=args.shared_model, save_model=args.save_model,
                                channel_axis=args.channel_axis, describe=describe)
     if args.video is None:
+        if args.model is None:
+            # The fit's libraries imported while the image is read and its colours
+            # counted, until fit_segment waits for them (gmmseg.preload).
+            preload.start()
         return segment_file(args.image[0], args.k, options=options, out=args.out,
                             show=args.show, k_max=args.k_max, criterion=args.k_criterion,
                             truth=args.truth, overwrite=args.overwrite,

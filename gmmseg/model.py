@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 import segmentation_GMM as sg
 import utils
-from gmmseg import features, mrf, params
+from gmmseg import features, mrf, params, preload
 from gmmseg.hierarchy import label_regions
 from gmmseg.options import Options, make_options
 from gmmseg.params import (
@@ -349,7 +349,8 @@ def fit(images, n_components=4, *, options=None, progress=True, mask=None, chann
 def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     """Fit a model to one checked image and (``label``) segment it with the fit's E-step.
 
-    With a ``mask`` (``check_mask``), the pixels inside alone.
+    With a ``mask`` (``check_mask``), the pixels inside alone. The colours are
+    counted while the fit's libraries are imported (``gmmseg.preload``).
 
     Returns
     -------
@@ -357,9 +358,11 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
     segmentation : Segmentation, if ``label``
     """
     start = time.perf_counter()
+    preload.start()
     pixels = inside(image, mask)  # a copy with a mask: taken once
     top = utils.max_value(pixels)
     colours, counts, inverse = sg.distinct_colours(pixels)
+    preload.wait()  # before the fit's first threadpool_limits (see gmmseg.preload)
     colours_norm, mean, std = sg.zscore_colours(colours, counts,
                                                 _features(options.color_space, top))
     gamma = pixel_gamma = None
