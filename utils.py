@@ -182,8 +182,8 @@ def _pixels(img, rows=256):
     return array
 
 
-# EM's loops over its components (a logpdf, a covariance each) and over its
-# rows (the log-sum-exp) run on up to this many threads once there are
+# EM's loop over its components (a logpdf each) and over its rows (the
+# log-sum-exp) run on up to this many threads once there are
 # PARALLEL_ROWS rows: NumPy and BLAS release the GIL inside each, and each
 # component's or row's numbers are those one thread computes, bit for bit. An
 # E-step on 294 000 colours took 55 ms on one thread and about 30 on two
