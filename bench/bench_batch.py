@@ -3,6 +3,7 @@
     python bench/bench_batch.py                 # ~6 min on 2 cores
     python bench/bench_batch.py --images 20 --sklearn-images 2 --json batch.json
     python bench/bench_batch.py --dask-only     # --jobs 1, --jobs 2, nanny, --no-nanny
+    python bench/bench_batch.py --dask-only --images 30 --rounds 5   # medians of 5
 
 1. Makes ``--images`` photos of 3 MP (2000x1350) from scikit-image's sample
    photos (resized, a different noise seed each), in bench/data/batch/.
@@ -190,6 +191,8 @@ def main():
     parser.add_argument("--images", type=int, default=50)
     parser.add_argument("--sklearn-images", type=int, default=3)
     parser.add_argument("--json")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved rounds of the four batch runs; medians reported")
     parser.add_argument("--dask-only", action="store_true",
                         help="only --jobs 1, --jobs 2 and the two Dask clusters")
     args = parser.parse_args()
@@ -197,21 +200,26 @@ def main():
     n = len(names)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, flags in (("jobs 1", ["--jobs", 1]), ("jobs 2", ["--jobs", 2])):
-            seconds, peak = batch(DATA, os.path.join(tmp, "out"), *flags)
-            results[label] = {"seconds": seconds, "images_per_s": n / seconds, "peak_mb": peak}
-            print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s, {peak:.0f} MB",
-                  file=sys.stderr)
-        for label, nanny in DASK_RUNS:
-            address, procs = dask_cluster(os.path.join(tmp, "cluster"), nanny)
-            try:
-                seconds, peak = batch(DATA, os.path.join(tmp, "out"), "--dask", address,
-                                      extra_pids=[proc.pid for proc in procs])
-            finally:
-                stop_cluster(address, procs)
+        # Interleaved rounds: the machine's speed drifts by 10 to 20 % within minutes here,
+        # more than the differences measured, so each run's median over the rounds is kept.
+        rounds = {label: [] for label in ("jobs 1", "jobs 2", *(lbl for lbl, _ in DASK_RUNS))}
+        for _ in range(args.rounds):
+            for label, flags in (("jobs 1", ["--jobs", 1]), ("jobs 2", ["--jobs", 2])):
+                rounds[label].append(batch(DATA, os.path.join(tmp, "out"), *flags))
+                print(f"{label}: {rounds[label][-1][0]:.1f} s", file=sys.stderr)
+            for label, nanny in DASK_RUNS:
+                address, procs = dask_cluster(os.path.join(tmp, "cluster"), nanny)
+                try:
+                    rounds[label].append(batch(DATA, os.path.join(tmp, "out"), "--dask",
+                                               address, extra_pids=[p.pid for p in procs]))
+                finally:
+                    stop_cluster(address, procs)
+                print(f"{label}: {rounds[label][-1][0]:.1f} s", file=sys.stderr)
+        for label, runs in rounds.items():
+            seconds = float(np.median([s for s, _ in runs]))
             results[label] = {"seconds": seconds, "images_per_s": n / seconds,
-                              "peak_mb": peak}
-            print(f"{label}: {seconds:.1f} s, {n / seconds:.2f} images/s", file=sys.stderr)
+                              "peak_mb": max(peak for _, peak in runs),
+                              "rounds": [round(s, 2) for s, _ in runs]}
         if args.dask_only:
             report(results, n, args.json)
             return
@@ -249,23 +257,23 @@ def report(results, n, json_path=None):
               "nanny_over_no_nanny": speed(nanny) / speed(no_nanny)}
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {n} photos of {SIZE[0]}x{SIZE[1]}, k = 4.\n")
-    print("| run | images | seconds | images/s | peak memory (MB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| run | images | seconds (median) | images/s | peak memory (MB) | rounds (s) |")
+    print("|---|---:|---:|---:|---:|---|")
     for label in ("jobs 1", "jobs 2", nanny, no_nanny):
         r = results[label]
         name = f"`--{label}`" if label.startswith("jobs") else (
             "`--dask`, `dask` CLI cluster of 2 workers" + label[4:])
         print(f"| {name} | {n} | {r['seconds']:.1f} | {r['images_per_s']:.2f} | "
-              f"{r['peak_mb']:.0f} |")
+              f"{r['peak_mb']:.0f} | {', '.join(f'{s:.1f}' for s in r['rounds'])} |")
     if "sklearn loop" in results:
         r = results["sklearn loop"]
         print(f"| scikit-learn loop, one process | {r['images']} | {r['seconds']:.1f} | "
-              f"{r['images_per_s']:.3f} | |")
+              f"{r['images_per_s']:.3f} | | |")
         peak = results["jobs 2, 10 images"]["peak_mb"]
-        print(f"| `--jobs 2`, first 10 images | 10 | | | {peak:.0f} |")
+        print(f"| `--jobs 2`, first 10 images | 10 | | | {peak:.0f} | |")
         r = results["48 MP, k = 8"]
         print(f"| one 48 MP photo, k = 8 | 1 | {r['seconds']:.1f} | | {r['peak_mb']:.0f} "
-              f"({r['bytes_per_pixel']:.1f} bytes/pixel) |")
+              f"({r['bytes_per_pixel']:.1f} bytes/pixel) | |")
     print()
     for name, value in ratios.items():
         if np.isnan(value):
