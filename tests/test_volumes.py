@@ -270,6 +270,33 @@ def test_neighbour_sum_is_the_face_neighbours():
     kernel[1, 1, 1] = 0
     np.testing.assert_allclose(neighbour_sum(values),
                                ndimage.correlate(values, kernel, mode="constant"))
+    # Into a reused buffer holding another array's sums: the same sums.
+    out = neighbour_sum(values[::-1].copy())
+    np.testing.assert_array_equal(neighbour_sum(values, out=out), neighbour_sum(values))
+
+
+def test_the_priors_argmax_is_numpys_with_ties():
+    from gmmseg.mrf import _argmax
+
+    q = np.random.default_rng(5).integers(0, 3, (4, 500)).astype(np.float32)  # many ties
+    np.testing.assert_array_equal(_argmax(q), np.argmax(q, axis=0))
+
+
+def test_the_prior_on_two_threads_is_the_one_threads(monkeypatch):
+    """The components' fields and the columns' normalisation on EM's threads change no bit."""
+    import utils
+
+    monkeypatch.setattr(utils, "PARALLEL_ROWS", 1)  # threads even on this small volume
+    volume, _ = _noisy_blocks((12, 30, 30), 2)
+    mask = np.ones(volume.shape, bool)
+    mask[:, :3] = False
+    with utils.em_threads(1):
+        one = gmmseg.segment(volume, 3, mask=mask, mrf=1.0, progress=False)
+    with utils.em_threads(2):
+        two = gmmseg.segment(volume, 3, mask=mask, mrf=1.0, progress=False)
+    np.testing.assert_array_equal(one.labels, two.labels)
+    assert one.log_likelihood_history == two.log_likelihood_history
+    np.testing.assert_array_equal(one.model.gmm.mus, two.model.gmm.mus)
 
 
 def test_the_prior_inside_a_mask_and_its_refusals(blocks):
