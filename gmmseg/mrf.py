@@ -19,6 +19,8 @@ once per distinct colour and step. The mixture's fit without the prior
 comes first (``fit_colours``): the field starts from its responsibilities.
 """
 
+import threading
+
 import numpy as np
 
 import utils
@@ -39,9 +41,8 @@ def neighbour_sum(values, out=None):
     ----------
     values : ndarray of shape (h, w) or (z, y, x)
     out : ndarray of the same shape and dtype, optional
-        Where to write the sums (not ``values``); reused across the prior's
-        steps, a fresh array of the bounding box's size costs its page faults
-        each time (docs/volumes.md).
+        Where to write the sums (not ``values``), so that the prior's steps
+        reuse one array of the bounding box's size.
 
     Returns
     -------
@@ -81,8 +82,6 @@ def _field_into(log_q, k, q, grid, where, beta, cells, buffers):
     ``grid`` per thread, made at a thread's first call (zero beyond the
     mask, which ``where`` never writes).
     """
-    import threading
-
     pair = buffers.get(threading.get_ident())
     if pair is None:
         pair = buffers[threading.get_ident()] = (np.zeros(grid, q.dtype),
