@@ -229,14 +229,14 @@ def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, ma
         _normalise_blocks(q)
         labels = _argmax(q)
         per_colour = np.empty((ncomp, len(colours_norm)))
+
+        def count(k):  # the pixels' responsibilities summed per colour, for the M-step
+            per_colour[k] = np.bincount(inverse, weights=q[k], minlength=len(colours_norm))
+
         bar = tqdm(range(iteration + 1), desc=f"MRF k={ncomp}", unit="it",
                    disable=None if progress else True, leave=False)
         for step in bar:
             if update and step > 0:
-                def count(k):
-                    per_colour[k] = np.bincount(inverse, weights=q[k],
-                                                minlength=len(colours_norm))
-
                 utils.for_each(count, range(ncomp), n_pixels)
                 gmm.update(colours_norm, per_colour.T)
                 log_prob = gmm.log_prob(colours_norm).T
