@@ -37,11 +37,10 @@ import utils
 
 # SciPy and scikit-learn are imported where used: ``--help`` should answer at once.
 
-# Added to every covariance's diagonal after each M-step, as scikit-learn's
-# reg_covar does. In Z-scored units it is a standard deviation of 1e-3 of the
-# channel's spread: far below the noise of a photo, yet it keeps a component
-# that collapses onto one colour (or onto fewer points than dimensions) from
-# becoming singular.
+# Added to every covariance's diagonal after each M-step, as scikit-learn's reg_covar does. In
+# Z-scored units it is a standard deviation of 1e-3 of the channel's spread: far below the noise
+# of a photo, yet it keeps a component that collapses onto one colour (or onto fewer points than
+# dimensions) from becoming singular.
 REG_COVAR = 1e-6
 
 # The warm-up histogram pools colours into cubes of this side, in Z-scored
@@ -294,9 +293,8 @@ def kmeans(n_cluster, image_pixl, weights=None, seed=0):
     """
     from sklearn.cluster import KMeans
 
-    # One k-means++ start (scikit-learn's n_init="auto"), on one OpenMP thread:
-    # on 300 000 colours (12 MP) two threads took 0.25 s on 2 busy cores and
-    # one 0.07 s, each Lloyd step being too short to share.
+    # One k-means++ start (n_init="auto"), on one OpenMP thread: on 300 000 colours (12 MP) two
+    # threads took 0.25 s on 2 busy cores, one 0.07 s: each Lloyd step is too short to share.
     with threadpool_limits(limits=1, user_api="openmp"):
         labels = KMeans(n_clusters=n_cluster, n_init=1, random_state=seed).fit_predict(
             image_pixl, sample_weight=weights)
@@ -460,7 +458,8 @@ class GMM:
 # Step 4: label every pixel, save and show
 # --------------------------------------------------------------------------
 
-def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, progress=True):
+def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, progress=True,
+                exact=True):
     """Fit the mixture to distinct colours weighted by their pixel counts.
 
     Parameters
@@ -474,6 +473,9 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
         At most this many EM steps in all: the warm-up on the colour
         histogram at most ``WARM_UP_SHARE`` of them, the exact steps the rest.
     tol, seed, progress : see ``GMM.fit`` and ``kmeans``.
+    exact : bool, default=True
+        False: after a warm-up, the exact colours get an E-step alone (the
+        prior's M-steps follow on them, ``gmmseg.mrf``).
 
     Returns
     -------
@@ -487,8 +489,7 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
     """
     if ncomp > len(colours_norm):
         warnings.warn(f"the image has only {len(colours_norm)} distinct colour(s); "
-                      f"fitting {len(colours_norm)} component(s) instead of {ncomp}",
-                      stacklevel=3)
+                      f"fitting {len(colours_norm)} component(s) instead of {ncomp}", stacklevel=3)
         ncomp = len(colours_norm)
     initial_mus, initial_priors, initial_covs = kmeans(ncomp, colours_norm, counts, seed)
     gmm = GMM(ncomp, initial_mus, initial_covs, initial_priors)
@@ -498,7 +499,7 @@ def fit_colours(colours_norm, counts, ncomp, iteration=100, tol=TOL, seed=0, pro
         gmm.fit(centres, int(iteration * WARM_UP_SHARE), weights=bin_counts, tol=tol,
                 progress=progress)
         warm_up_history = gmm.log_likelihood_history
-    steps_left = iteration - max(len(warm_up_history) - 1, 0)
+    steps_left = iteration - max(len(warm_up_history) - 1, 0) if exact or not warm_up_history else 0
     gamma = gmm.fit(colours_norm, steps_left, weights=counts, tol=tol, progress=progress)
     return gmm, gamma, warm_up_history
 
@@ -623,8 +624,7 @@ def main(image_path=DEFAULT_IMAGE, ncomp=4, iteration=100, tol=TOL, seed=0, out=
 
 
 if __name__ == "__main__":
-    # The command line (every flag, its checks and one-line errors) lives in
-    # gmmseg.cli; this file stays the lab.
+    # The command line (every flag, its checks and one-line errors) lives in gmmseg.cli.
     from gmmseg.cli import main as cli
 
     sys.exit(cli())

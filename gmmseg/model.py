@@ -372,10 +372,10 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
                                    options.random_state, progress)
         warm_up = []
     else:
-        # With the prior, the fit without it takes at most half the steps.
+        # With the prior, the fit without it takes at most half the steps, its warm-up's.
         budget = options.max_iter if options.mrf == 0 else -(-options.max_iter // 2)
-        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, budget,
-                                             options.tol, options.random_state, progress)
+        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, budget, options.tol,
+                                             options.random_state, progress, options.mrf == 0)
         if options.mrf > 0:
             pixel_gamma = mrf.refit(gmm, warm_up, colours_norm, counts, inverse,
                                     image.shape[:-1], options, mask, progress)

@@ -260,19 +260,27 @@ def test_the_potts_prior_holds_noisy_classes_together(shape, beta):
     assert ari(other_truth, result.model.segment(other).labels) > 0.9
 
 
-def test_neighbour_sum_is_the_face_neighbours():
+@pytest.mark.parametrize("shape", [(5, 6, 7), (6, 8, 4), (7, 9), (1, 5), (3, 1, 2), (1, 1)])
+def test_each_colours_neighbour_sums_are_the_face_neighbours(shape):
+    """Each checkerboard colour's sums, from the other colour's values alone, are SciPy's."""
     from scipy import ndimage
 
-    from gmmseg.mrf import neighbour_sum
+    from gmmseg.mrf import Checkerboard
 
-    values = np.random.default_rng(4).random((5, 6, 7))
-    kernel = ndimage.generate_binary_structure(3, 1).astype(float)
-    kernel[1, 1, 1] = 0
-    np.testing.assert_allclose(neighbour_sum(values),
-                               ndimage.correlate(values, kernel, mode="constant"))
-    # Into a reused buffer holding another array's sums: the same sums.
-    out = neighbour_sum(values[::-1].copy())
-    np.testing.assert_array_equal(neighbour_sum(values, out=out), neighbour_sum(values))
+    values = np.random.default_rng(4).random(shape)
+    kernel = ndimage.generate_binary_structure(len(shape), 1).astype(float)
+    kernel[(1,) * len(shape)] = 0
+    expected = ndimage.correlate(values, kernel, mode="constant").ravel()
+    board = Checkerboard(shape)
+    colour, positions = board.locate(np.arange(values.size))
+    assert board.size == values.size and np.unique(positions).size == values.size
+    np.testing.assert_array_equal(colour, np.sum(np.indices(shape), axis=0).ravel() % 2)
+    for own in (0, 1):
+        stored = np.full(board.size, np.nan)  # own colour's values are never read
+        stored[positions[colour != own]] = values.ravel()[colour != own]
+        sums = board.neighbour_sums(stored, np.full(board.size, np.nan), own)
+        np.testing.assert_allclose(sums[positions[colour == own]], expected[colour == own],
+                                   rtol=1e-12)
 
 
 def test_the_priors_argmax_is_numpys_with_ties():
