@@ -313,10 +313,9 @@ def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, ma
     # components' fields, counts and the columns' normalisation run on EM's
     # threads (utils.for_each): each number is the one a thread alone gives.
     with threadpool_limits(limits=1, user_api="blas"):  # thin products, as in GMM.fit
-        log_prob = gmm.log_prob(colours_norm).T
-        q = np.take(log_prob.astype(np.float32), inverse, axis=1)
-        if by_pixel:
-            log_prob = np.take(log_prob, inverse, axis=1)
+        log_prob = gmm.log_prob(data).T
+        q = log_prob.astype(np.float32) if by_pixel else np.take(
+            log_prob.astype(np.float32), inverse, axis=1)
         labels = np.empty(n_pixels, np.intp)
         _normalise_blocks(q, labels)
         per_colour = np.empty((ncomp, len(data)))
