@@ -227,8 +227,9 @@ def for_each(function, parts, n_rows):
 
 
 def row_blocks(n_rows):
-    """``n_rows`` split into one slice per EM thread (see ``for_each``)."""
-    edges = np.linspace(0, n_rows, _em_threads[0] + 1).astype(int)
+    """``n_rows`` split into one slice per thread ``for_each`` uses for them."""
+    n = _em_threads[0] if n_rows >= PARALLEL_ROWS else 1
+    edges = np.linspace(0, n_rows, n + 1).astype(int)
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 

@@ -229,9 +229,10 @@ class MixtureModel:
                     gamma, log_likelihood = gmm.inference(colours_norm, counts)
                 history = [log_likelihood / inverse.size]
                 if options.mrf > 0:  # the prior's E-steps, the parameters as they are
-                    pixel_gamma = mrf.mean_field(gmm, colours_norm, counts, inverse, shape,
-                                                 options.mrf, options.max_iter, mask=mask,
-                                                 update=False, progress=False)[0]
+                    pixel_gamma = mrf.mean_field(gmm, colours_norm, counts, inverse,
+                                                 mrf.layout(shape, mask), options.mrf,
+                                                 options.max_iter, update=False,
+                                                 progress=False)[0]
             if smooth > 0:
                 labels = features.smoothed_argmax(
                     lambda k: spread(gamma[inverse, k] if pixel_gamma is None
@@ -371,14 +372,12 @@ def fit_segment(image, ncomp, options, progress=True, label=True, mask=None):
                                    options.spatial, options.max_iter, options.tol,
                                    options.random_state, progress)
         warm_up = []
+    elif options.mrf > 0:
+        gmm, warm_up, pixel_gamma = mrf.fit(colours_norm, counts, inverse, image.shape[:-1],
+                                            ncomp, options, mask, progress)
     else:
-        # With the prior, the fit without it takes at most half the steps, its warm-up's.
-        budget = options.max_iter if options.mrf == 0 else -(-options.max_iter // 2)
-        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, budget, options.tol,
-                                             options.random_state, progress, options.mrf == 0)
-        if options.mrf > 0:
-            pixel_gamma = mrf.refit(gmm, warm_up, colours_norm, counts, inverse,
-                                    image.shape[:-1], options, mask, progress)
+        gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, ncomp, options.max_iter,
+                                             options.tol, options.random_state, progress)
     model = MixtureModel(gmm=gmm, mean=mean, std=std, n_channels=image.shape[-1],
                          dtype=image.dtype.name, top=top,
                          options=options, n_images=1,

@@ -23,12 +23,13 @@ responsibilities.
 """
 
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
 import utils
 
-__all__ = ["CHANGED", "Checkerboard", "mean_field", "refit"]
+__all__ = ["CHANGED", "Checkerboard", "Layout", "fit", "layout", "mean_field", "refit"]
 
 # The prior's steps stop when fewer pixels than this share change their label
 # in a step. Its objective moves on long after the labels stop: at beta 1 on
@@ -208,27 +209,92 @@ def _densities_and_log_z(log_prob, priors):
     return densities, log_z
 
 
-def refit(gmm, warm_up_history, colours_norm, counts, inverse, shape, options, mask=None,
-          progress=True):
+def fit(colours_norm, counts, inverse, shape, ncomp, options, mask=None, progress=True):
+    """The mixture with the prior: the lab's fit without it, then ``refit`` with it.
+
+    The fit without the prior takes at most half of ``options.max_iter`` and
+    ends at its warm-up (``fit_colours(exact=False)`` gives the exact colours
+    an E-step alone, since the prior's M-steps follow on them). Meanwhile the
+    pixels' checkerboard (``layout``), which depends on the grid alone, is
+    laid out on a thread: 0.3 to 0.45 s on the brain of bench/bench_tissue.py.
+
+    Returns
+    -------
+    gmm : segmentation_GMM.GMM
+    warm_up_history : list of float
+        As ``fit_colours`` returns it.
+    q : ndarray of shape (n_pixels, K)
+        The pixels' responsibilities with the prior (``mean_field``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import segmentation_GMM as sg
+
+    with ThreadPoolExecutor(1) as pool:
+        laid_out = pool.submit(layout, shape, mask)
+        gmm, _, warm_up = sg.fit_colours(colours_norm, counts, ncomp, -(-options.max_iter // 2),
+                                         options.tol, options.random_state, progress, False)
+        grid = laid_out.result()
+    return gmm, warm_up, refit(gmm, warm_up, colours_norm, counts, inverse, options,
+                               grid, progress)
+
+
+def refit(gmm, warm_up_history, colours_norm, counts, inverse, options, grid, progress=True):
     """Continue a fit without the prior (``fit_colours``) with it, within ``max_iter``.
 
-    The fit's steps are spent (its warm-up's: ``fit_colours(exact=False)``
-    gives the exact colours an E-step alone, since the prior's M-steps
-    follow on them); the
-    prior's M-steps take the rest of ``options.max_iter``, and their
-    log-likelihoods continue ``gmm.log_likelihood_history``. Returns the
-    pixels' responsibilities, (n_pixels, K) (``mean_field``).
+    The fit's steps are spent (its warm-up's and exact ones); the prior's
+    M-steps take the rest of ``options.max_iter``, and their log-likelihoods
+    continue ``gmm.log_likelihood_history``. ``grid`` is the pixels'
+    ``layout``. Returns the pixels' responsibilities, (n_pixels, K)
+    (``mean_field``).
     """
     used = max(len(warm_up_history) - 1, 0) + len(gmm.log_likelihood_history) - 1
-    q, history, gmm.converged = mean_field(gmm, colours_norm, counts, inverse, shape,
-                                           options.mrf, options.max_iter - used, mask=mask,
+    q, history, gmm.converged = mean_field(gmm, colours_norm, counts, inverse, grid,
+                                           options.mrf, options.max_iter - used,
                                            progress=progress)
     gmm.log_likelihood_history = gmm.log_likelihood_history + history
     return q
 
 
-def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, mask=None,
-               update=True, progress=True):
+class Layout(NamedTuple):
+    """The pixels on the checkerboard of their bounding box, by colour (``layout``).
+
+    Ordered so, a half's responsibilities are a slice of q, updated in place
+    (its own are not read meanwhile), and its neighbours' sums a gather.
+
+    Attributes
+    ----------
+    board : Checkerboard
+    order : ndarray of shape (n_pixels,)
+        The pixels (indices in C order) of the first colour, then the second's.
+    positions : ndarray of shape (n_pixels,)
+        Where each pixel of ``order`` is stored on the board.
+    halves : tuple of two slices
+        Each colour's part of ``order``.
+    """
+
+    board: Checkerboard
+    order: np.ndarray
+    positions: np.ndarray
+    halves: tuple
+
+
+def layout(shape, mask=None):
+    """The ``Layout`` of the pixels of an image of ``shape``, (h, w) or (z, y, x), in ``mask``."""
+    cells = np.arange(int(np.prod(shape)))
+    if mask is not None:
+        box = _box(mask)
+        shape, cells = mask[box].shape, np.flatnonzero(mask[box])
+    board = Checkerboard(shape)
+    colour, positions = board.locate(cells)
+    order = np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour)])
+    n_first = len(cells) - int(np.count_nonzero(colour))
+    return Layout(board, order, positions[order],
+                  (slice(0, n_first), slice(n_first, len(cells))))
+
+
+def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, update=True,
+               progress=True):
     """EM (or, without ``update``, its E-step alone) with the Potts prior, mean-field.
 
     Parameters
@@ -239,9 +305,9 @@ def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, ma
         The Z-scored distinct colours; ``counts`` (n_colours,) their pixels.
     counts : ndarray of shape (n_colours,)
     inverse : ndarray of shape (n_pixels,)
-        Each pixel's colour, the pixels in C order (those inside ``mask``).
-    shape : tuple of int
-        The image's spatial shape, (h, w) or (z, y, x).
+        Each pixel's colour, the pixels in C order (those inside the mask).
+    grid : Layout
+        The pixels' ``layout``.
     beta : float
         The prior's weight (``Options.mrf``), above 0.
     iteration : int
@@ -249,7 +315,6 @@ def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, ma
         responsibilities (but the first: the parameters are the fit's), then
         an E-step with the field of the last responsibilities; so ``q`` is
         always that of the parameters returned.
-    mask : ndarray of bool of ``shape``, optional
     update : bool, default=True
         Refit the parameters (a fit); False labels with them as they are.
     progress : bool, default=True
@@ -270,19 +335,7 @@ def mean_field(gmm, colours_norm, counts, inverse, shape, beta, iteration, *, ma
 
     n_pixels = len(inverse)
     history, converged = [], False
-    grid, cells = tuple(shape), np.arange(len(inverse))
-    if mask is not None:
-        box = _box(mask)
-        grid, cells = mask[box].shape, np.flatnonzero(mask[box])
-    board = Checkerboard(grid)
-    # The pixels by colour, the first half's then the second's: a half's
-    # responsibilities are then a slice of q, written in place (its own are
-    # not read while it is updated), and its neighbours' sums a gather.
-    colour, positions = board.locate(cells)
-    order = np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour)])
-    n_first = n_pixels - int(np.count_nonzero(colour))
-    halves = (slice(0, n_first), slice(n_first, n_pixels))
-    positions = positions[order]
+    board, order, positions, halves = grid
     inverse = inverse[order]
     # Where most pixels have a colour of their own (noisy floats), the steps
     # run on the pixels: at 5 % noise on the brain of bench/bench_tissue.py
