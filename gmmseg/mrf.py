@@ -346,20 +346,34 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
     buffers = {}
     ncomp = gmm.ncomp
 
-    def field(k, half, densities):
-        """Half ``half``'s (0 or 1) ln q of component k, before normalising, into q."""
+    def stored(values, cells, half):
+        """A thread's board holding ``values`` at ``cells`` and its sums at ``half``'s pixels."""
         pair = buffers.get(threading.get_ident())
         if pair is None:  # a thread's stored values, zero at the cells beyond the mask
             pair = buffers[threading.get_ident()] = (np.zeros(board.size, np.float32),
                                                      np.empty(board.size, np.float32))
-        values, sums = pair
-        other, own = halves[1 - half], halves[half]
-        values[positions[other]] = q[k, other]
-        board.neighbour_sums(values, sums, half)
-        out = q[k, own]
-        np.take(sums, positions[own], out=out)
+        pair[0][positions[cells]] = values
+        return board.neighbour_sums(pair[0], pair[1], half)
+
+    def neighbours(k, half):
+        """Half ``half``'s (0 or 1) sums of component k's neighbour responsibilities, into q."""
+        sums = stored(q[k, halves[1 - half]], halves[1 - half], half)
+        np.take(sums, positions[halves[half]], out=q[k, halves[half]])
+
+    def field(k, half, densities):
+        """Half ``half``'s ln q of component k, before normalising, from its sums in q."""
+        out = q[k, halves[half]]
         out *= beta
-        out += densities[k, own] if by_pixel else np.take(densities[k], inverse[own])
+        out += densities[k, halves[half]] if by_pixel else np.take(densities[k],
+                                                                   inverse[halves[half]])
+
+    # Each pixel's neighbours inside the mask, by half: the last component's
+    # sums are these less the others' (the responsibilities sum to 1), which
+    # spares its own on the board. On the brain at 9 % noise (3 components,
+    # the two others then share the two threads evenly), 11 steps of E-steps
+    # alone took 0.84 s against 0.94 s (medians of 4), with the same labels.
+    inside = [np.take(stored(np.ones(n_pixels, np.float32), slice(None), half),
+                      positions[halves[half]]) for half in (0, 1)]
 
     # A component a row, (K, n): each row is contiguous, for the gathers, the
     # field and the counts (GMM.log_prob's result is stored so already). The
@@ -393,6 +407,10 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
                                / n_pixels)
             previous = labels.copy()
             for half in (0, 1):
+                utils.for_each(lambda k, h=half: neighbours(k, h), range(ncomp - 1),
+                               n_pixels // 2)
+                own = halves[half]
+                np.subtract(inside[half], q[:-1, own].sum(axis=0), out=q[-1, own])
                 utils.for_each(lambda k, h=half, d=densities: field(k, h, d), range(ncomp),
                                n_pixels // 2)
                 _normalise_blocks(q[:, halves[half]], labels[halves[half]])
