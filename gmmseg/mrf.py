@@ -203,7 +203,9 @@ def _densities_and_log_z(log_prob, priors):
     def block(columns):
         part = log_prob[:, columns]
         np.subtract(part, log_priors, out=densities[:, columns], casting="same_kind")
-        log_z[columns] = _normalise(part.copy())[1]
+        top = part.max(axis=0)
+        shifted = part - top  # _normalise's ln Z, without its copy and division
+        log_z[columns] = top + np.log(np.exp(shifted, out=shifted).sum(axis=0))
 
     utils.for_each(block, _chunks(log_prob.shape[1]), log_prob.shape[1])
     return densities, log_z
