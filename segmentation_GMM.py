@@ -43,9 +43,8 @@ import utils
 # dimensions) from becoming singular.
 REG_COVAR = 1e-6
 
-# The warm-up histogram pools colours into cubes of this side, in Z-scored
-# units: about 4 levels of an 8-bit channel of typical spread, so that the
-# warm-up lands within a few exact EM steps of convergence.
+# The side of the warm-up histogram's cubes, in Z-scored units: about 4 levels of an 8-bit channel
+# of typical spread, so that the warm-up lands within a few exact EM steps of convergence.
 HISTOGRAM_STEP = 1 / 16
 
 # The warm-up EM on the histogram takes at most this share of `iteration`, the
@@ -254,16 +253,17 @@ def estimate_parameters(datas, gamma, weights=None, reg_covar=REG_COVAR):
     """
     r = gamma if weights is None else gamma * weights[:, None]
     r = np.asfortranarray(r)  # r[:, k] is read once per component below
-    # The tiny floor keeps an emptied component at finite values (as
-    # scikit-learn does); its prior is then ~0 and it drops out of the sums.
+    # The tiny floor keeps an emptied component finite (as scikit-learn does); its prior is then ~0.
     soft_counts = r.sum(axis=0) + 10 * np.finfo(np.float64).eps
     mus = (r.T @ datas) / soft_counts[:, None]
     ncomp, c = mus.shape
     covs = np.empty((ncomp, c, c))
-    for k in range(ncomp):
+
+    def component(k):  # on EM's threads, as in the E-step
         diff = datas - mus[k]
         covs[k] = (r[:, k, None] * diff).T @ diff / soft_counts[k]
         covs[k].flat[:: c + 1] += reg_covar
+    utils.for_each(component, range(ncomp), len(datas))
     priors = soft_counts / soft_counts.sum()
     return mus, covs, priors
 
