@@ -145,7 +145,7 @@ def main():
             seconds = time.perf_counter() - start
             scores = dice(truth, by_intensity(labels, volume, mask), mask)
             print(f"| {percent:g} % | {name} | " + " | ".join(f"{s:.3f}" for s in scores)
-                  + f" | {seconds:.1f} |", flush=True)
+                  + f" | {seconds:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,12 @@ class Checkerboard:
     without converging on the brain of bench/bench_tissue.py.
 
     The cells are stored by sublattice: cell x at position x // 2 of
-    sublattice x % 2 (2**d of them), so a colour's neighbour sums are slices
-    of the other colour's sublattices, a few of the grid's size / 2**d each,
-    that stay in the caches. On the brain's bounding box (4.07 million cells)
-    this took 6.8 ms a component and half-step, scattering and gathering
-    included, against 16 ms for shifted adds over the whole box (which
-    computes both colours' sums, and misses the caches).
+    sublattice x % 2 (2**d of them), so a colour's neighbour sums are sums of
+    slices of the other colour's sublattices, each 1 / 2**d of the grid and
+    small enough to stay in the caches. On the brain's bounding box (4.07
+    million cells) a component's half-step took 6.7 ms so, scattering and
+    gathering included, against 16 ms for shifted adds over the whole box
+    (which computes both colours' sums, out of the caches).
 
     Parameters
     ----------
@@ -142,6 +142,11 @@ def _box(mask):
         inside = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
         box.append(slice(int(inside[0]), int(inside[-1]) + 1))
     return tuple(box)
+
+
+def _by_pixel(n_colours, n_pixels):
+    """Whether the prior's steps run on the pixels rather than on their distinct colours."""
+    return 2 * n_colours > n_pixels
 
 
 def _chunks(n, size=1 << 16):
@@ -343,7 +348,7 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
     # run on the pixels: at 5 % noise on the brain of bench/bench_tissue.py
     # (1.69 million colours of 1.88 million pixels) the per-colour sums and
     # the densities' gathers took 55 ms a step, the pixels' densities 5 ms more.
-    by_pixel = 2 * len(colours_norm) > n_pixels
+    by_pixel = _by_pixel(len(colours_norm), n_pixels)
     data = colours_norm[inverse] if by_pixel else colours_norm
     buffers = {}
     ncomp = gmm.ncomp

@@ -283,6 +283,71 @@ def test_each_colours_neighbour_sums_are_the_face_neighbours(shape):
                                    rtol=1e-12)
 
 
+def test_a_sweep_of_the_prior_is_the_mean_field_update_computed_plainly():
+    """One red-black sweep inside a mask against the update written out with SciPy."""
+    from scipy import ndimage
+    from scipy.stats import multivariate_normal
+
+    from gmmseg import mrf
+
+    volume, _ = _noisy_blocks((7, 9, 10), 3)
+    volume = np.round(volume, 1)  # repeated values: the steps on the distinct colours
+    mask = np.ones(volume.shape, bool)
+    mask[0, :4] = mask[:, :, -2:] = False
+    colours, counts, inverse = sg.distinct_colours(volume[mask][:, None])
+    assert 2 * len(colours) < mask.sum()
+    mus, priors, covs = sg.kmeans(3, colours, counts)
+    gmm = sg.GMM(3, mus, covs, priors)
+    q = mrf.mean_field(gmm, colours, counts, inverse, mrf.layout(mask.shape, mask), 1.5, 0,
+                       update=False, progress=False)[0]
+    # By hand: the fit's responsibilities, then each half from the other's latest.
+    log_n = np.stack([multivariate_normal.logpdf(volume[..., None], mus[k], covs[k])
+                      for k in range(3)])
+    full = np.exp(log_n + np.log(priors)[:, None, None, None])
+    full = np.where(mask, full / full.sum(axis=0), 0)
+    cross = ndimage.generate_binary_structure(3, 1).astype(float)
+    cross[1, 1, 1] = 0
+    parity = np.sum(np.indices(volume.shape), axis=0) % 2
+    for half in (0, 1):
+        field = np.stack([ndimage.correlate(full[k], cross, mode="constant") for k in range(3)])
+        new = np.exp(log_n + 1.5 * field)
+        new /= new.sum(axis=0)
+        cells = mask & (parity == half)
+        full[:, cells] = new[:, cells]
+    np.testing.assert_allclose(q, full[:, mask].T, atol=2e-6)
+
+
+def test_the_priors_steps_on_pixels_and_on_colours_are_one_model(monkeypatch):
+    from gmmseg import mrf
+
+    volume, _ = _noisy_blocks((10, 20, 24), 5)
+    volume = np.round(volume, 1)
+    mask = np.ones(volume.shape, bool)
+    mask[:, :2] = False
+    by_colour = gmmseg.segment(volume, 3, mask=mask, mrf=1.0, progress=False)
+    monkeypatch.setattr(mrf, "_by_pixel", lambda n_colours, n_pixels: True)
+    by_pixel = gmmseg.segment(volume, 3, mask=mask, mrf=1.0, progress=False)
+    np.testing.assert_array_equal(by_colour.labels, by_pixel.labels)
+    np.testing.assert_allclose(by_colour.log_likelihood_history,
+                               by_pixel.log_likelihood_history, rtol=1e-9)
+    np.testing.assert_allclose(by_colour.model.gmm.mus, by_pixel.model.gmm.mus, rtol=1e-6)
+
+
+def test_with_the_prior_the_plain_fit_ends_at_its_warm_up():
+    volume, _ = _noisy_blocks((10, 20, 24), 6)
+    colours, counts, _ = sg.distinct_colours(volume.reshape(-1, 1))
+    colours_norm, _, _ = sg.zscore_colours(colours, counts)
+    gmm, gamma, warm_up = sg.fit_colours(colours_norm, counts, 3, 50, exact=False,
+                                         progress=False)
+    assert len(warm_up) > 1 and len(gmm.log_likelihood_history) == 1
+    expected_gamma, log_likelihood = gmm.inference(colours_norm, counts)
+    np.testing.assert_array_equal(gamma, expected_gamma)
+    assert gmm.log_likelihood_history[0] == log_likelihood / counts.sum()
+    # The same warm-up as a full fit's, which then takes exact steps.
+    full, _, full_warm_up = sg.fit_colours(colours_norm, counts, 3, 50, progress=False)
+    assert full_warm_up == warm_up and len(full.log_likelihood_history) > 1
+
+
 def test_the_priors_argmax_is_numpys_with_ties():
     from gmmseg.mrf import _argmax
 
