@@ -390,7 +390,7 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
         log_prob = gmm.log_prob(data).T
         q = log_prob.astype(np.float32) if by_pixel else np.take(
             log_prob.astype(np.float32), inverse, axis=1)
-        labels = np.empty(n_pixels, np.intp)
+        labels = np.empty(n_pixels, np.uint8)  # K <= 256 (MAX_COMPONENTS)
         _normalise_blocks(q, labels)
         per_colour = np.empty((ncomp, len(data)))
 
@@ -427,6 +427,8 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
                 converged = True
                 break
         bar.close()
+    del log_prob, densities, data, inside  # before q's copy in the pixels' order
+    buffers.clear()
     in_order = np.empty_like(q)
     in_order[:, order] = q
     return in_order.T, history, converged
