@@ -223,7 +223,7 @@ def fit(colours_norm, counts, inverse, shape, ncomp, options, mask=None, progres
     ends at its warm-up (``fit_colours(exact=False)`` gives the exact colours
     an E-step alone, since the prior's M-steps follow on them). Meanwhile the
     pixels' checkerboard (``layout``), which depends on the grid alone, is
-    laid out on a thread: 0.3 to 0.45 s on the brain of bench/bench_tissue.py.
+    laid out on a thread: 0.23 to 0.27 s on the brain of bench/bench_tissue.py.
 
     Returns
     -------
