@@ -418,7 +418,7 @@ def mean_field(gmm, colours_norm, counts, inverse, grid, beta, iteration, *, upd
                 np.subtract(neighbours_inside[half], q[:-1, own].sum(axis=0), out=q[-1, own])
                 utils.for_each(lambda k, h=half, d=densities: field(k, h, d), range(ncomp),
                                n_pixels // 2)
-                _normalise_blocks(q[:, halves[half]], labels[halves[half]])
+                _normalise_blocks(q[:, own], labels[own])
             changed = np.count_nonzero(labels != previous) / n_pixels
             bar.set_postfix(changed=f"{changed:.2%}")
             if changed < CHANGED:
